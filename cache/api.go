@@ -1,0 +1,121 @@
+// Package cache is what ncvfs knows, durably: the bbolt metadata of every remote item
+// (placeholders), the children index, the account record and, later, content state.
+//
+// It knows nothing of HTTP or FUSE. Every logical change is one bbolt transaction; values
+// are copied out before a transaction ends. Keys are big-endian item ids; the children
+// index is keyed by parent id + name. The database file is 0600 in a 0700 directory.
+package cache
+
+import (
+	"errors"
+	"time"
+)
+
+// Sentinels for errors.Is.
+var (
+	ErrNotFound = errors.New("cache: no such item")
+	// ErrOtherAccount: the cache directory belongs to another server or user.
+	ErrOtherAccount = errors.New("cache: the cache directory belongs to another account")
+	// ErrNewerSchema: written by a newer ncvfs; refuse rather than corrupt it.
+	ErrNewerSchema = errors.New("cache: database written by a newer ncvfs version")
+	// ErrLocked: another process holds the database (bbolt's flock timed out).
+	ErrLocked = errors.New("cache: database in use by another ncvfs process")
+)
+
+// SchemaVersion is the on-disk format version this build writes.
+const SchemaVersion = 1
+
+// ContentState is how much of an item's content is local.
+type ContentState uint8
+
+const (
+	// ContentOnline: a placeholder, nothing local.
+	ContentOnline ContentState = iota
+	// ContentPartial: some ranges local.
+	ContentPartial
+	// ContentLocal: all of it local and verified.
+	ContentLocal
+	// ContentDirty: local changes not yet on the server.
+	ContentDirty
+)
+
+// Item is one remote file or folder as last seen, plus local state.
+type Item struct {
+	ID     uint64 // oc:fileid on Nextcloud; allocated locally on generic WebDAV
+	Parent uint64 // 0 for the root
+	Name   string // "" for the root
+	IsDir  bool
+	Size   int64 // files: content length; folders: oc:size (-1 unknown)
+	MTime  time.Time
+	ETag   string // verbatim
+	// Permissions is the raw oc:permissions string; PermsKnown false means the server sent
+	// none (generic WebDAV): everything allowed.
+	Permissions string
+	PermsKnown  bool
+	OwnerID     string
+	OwnerName   string
+	Checksums   string
+	// ListedETag (folders) is the folder's ETag when its children were last listed;
+	// "" means never listed. Local state: a listing of the parent never changes it.
+	ListedETag string
+	// Content (files) is local state: a listing never changes it.
+	Content ContentState
+}
+
+// Listing is one folder's answer to a Depth-1 PROPFIND, applied in one transaction.
+type Listing struct {
+	// Dir is the folder itself as the server describes it now. Dir.ID must be the id
+	// the store knows the folder by. Its ETag becomes both ETag and ListedETag.
+	Dir Item
+	// Children are the folder's direct children. Parent and local-state fields are
+	// ignored. ID 0 means "no server id" (generic WebDAV): the store keeps the id of an
+	// existing child of the same name and kind, or allocates a new one.
+	Children []Item
+}
+
+// Diff says what a listing changed, by child name, for kernel invalidation.
+type Diff struct {
+	Added   []string
+	Removed []string
+	// Changed: ETag, size, mtime, permissions or kind differ from what was stored, or
+	// the name now belongs to another item (another file id).
+	Changed []string
+	// MovedIn lists the items that came from another folder (moved on the server); their
+	// new names are in Added or Changed. The old folder's kernel entry needs dropping.
+	MovedIn []Move
+}
+
+// Move says where an item moved in by a listing was before.
+type Move struct {
+	ID         uint64
+	FromParent uint64
+	FromName   string
+}
+
+// Empty reports whether nothing changed.
+func (d Diff) Empty() bool { return len(d.Added)+len(d.Removed)+len(d.Changed) == 0 }
+
+// Account is the record of which account this cache belongs to and what the server said.
+type Account struct {
+	URL      string // what the user typed, normalised
+	FilesURL string
+	Login    string
+	UserID   string
+	Dialect  string
+	RootID   uint64
+	// Capabilities is the raw OCS capabilities JSON.
+	Capabilities    []byte
+	QuotaUsed       int64
+	QuotaAvailable  int64
+	HasQuota        bool
+	DataFingerprint string
+	UpdatedAt       time.Time
+}
+
+// Options for Open.
+type Options struct {
+	// LockTimeout bounds the wait for another process's lock; default 1s.
+	LockTimeout time.Duration
+	// NoSync skips fsync (tests and benchmarks of decoding only; never in production).
+	NoSync bool
+}

@@ -1,0 +1,312 @@
+package cache
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// ErrBadListing: a listing that would corrupt the tree (bad or duplicate names, ids
+// that make a cycle). Nothing of it is stored.
+var ErrBadListing = errors.New("cache: invalid listing")
+
+// ApplyListing stores one folder's Depth-1 answer in one transaction: the folder's
+// remote fields (its ETag becomes ListedETag too), new, changed, moved and removed
+// children. Unchanged children are not rewritten. See Listing for the id rules.
+func (s *Store) ApplyListing(l Listing) (Diff, error) {
+	order, err := sortedChildren(l.Children)
+	if err != nil {
+		return Diff{}, fmt.Errorf("cache: listing of %d: %w", l.Dir.ID, err)
+	}
+	var diff Diff
+	err = s.update(func(t *txn) error {
+		var err error
+		diff, err = t.applyListing(&l, order)
+		return err
+	})
+	if err != nil {
+		return Diff{}, fmt.Errorf("cache: listing of %d: %w", l.Dir.ID, err)
+	}
+	return diff, nil
+}
+
+// sortedChildren checks the children's names and returns them in name-byte order.
+func sortedChildren(children []Item) ([]*Item, error) {
+	order := make([]*Item, len(children))
+	for i := range children {
+		c := &children[i]
+		if err := checkName(c.Name); err != nil {
+			return nil, err
+		}
+		order[i] = c
+	}
+	byName := func(a, b *Item) int { return strings.Compare(a.Name, b.Name) }
+	if !slices.IsSortedFunc(order, byName) {
+		slices.SortFunc(order, byName)
+	}
+	for i := 1; i < len(order); i++ {
+		if order[i].Name == order[i-1].Name {
+			return nil, fmt.Errorf("%w: name %q listed twice", ErrBadListing, order[i].Name)
+		}
+	}
+	return order, nil
+}
+
+// maxNameBytes is far above any file system's name limit (255 bytes on Linux) yet
+// keeps children-index keys well inside bbolt's key limit.
+const maxNameBytes = 4096
+
+func checkName(name string) error {
+	switch {
+	case len(name) > maxNameBytes:
+		return fmt.Errorf("%w: name of %d bytes", ErrBadListing, len(name))
+	case name == "":
+		return fmt.Errorf("%w: empty name", ErrBadListing)
+	case name == "." || name == "..":
+		return fmt.Errorf("%w: name %q", ErrBadListing, name)
+	case strings.ContainsAny(name, "/\x00"):
+		return fmt.Errorf("%w: name %q contains a slash or NUL", ErrBadListing, name)
+	}
+	return nil
+}
+
+// listingRun is the state of one ApplyListing transaction.
+type listingRun struct {
+	t       *txn
+	dirID   uint64
+	claimed map[uint64]struct{} // server ids present in the listing
+	diff    Diff
+	// stale holds index entries whose item no longer has its name here, and dropBelow
+	// the folders that became files. Both are removed after every listed child is in
+	// place, so an item moved out of a doomed subtree is detached before it goes.
+	stale     []childLink
+	dropBelow []uint64
+	// puts holds the children's new records, written in id order at the end: bbolt
+	// inserts into an in-memory node, and ids arriving in random order would make
+	// each insert shift the rest (quadratic on a 5,000-entry folder).
+	puts []Item
+}
+
+func (t *txn) applyListing(l *Listing, order []*Item) (Diff, error) {
+	if !l.Dir.IsDir {
+		return Diff{}, fmt.Errorf("%w: %d is not a folder", ErrBadListing, l.Dir.ID)
+	}
+	dir, ok, err := t.getItem(l.Dir.ID)
+	if err != nil {
+		return Diff{}, err
+	}
+	if !ok {
+		return Diff{}, ErrNotFound
+	}
+	claimed, err := t.checkIDs(dir.ID, order)
+	if err != nil {
+		return Diff{}, err
+	}
+	if err := t.updateListedDir(dir, l.Dir); err != nil {
+		return Diff{}, err
+	}
+	existing, err := t.links(dir.ID)
+	if err != nil {
+		return Diff{}, err
+	}
+
+	r := &listingRun{t: t, dirID: dir.ID, claimed: claimed}
+	// Merge the two name-sorted sequences.
+	j := 0
+	for _, c := range order {
+		for j < len(existing) && existing[j].name < c.Name {
+			r.gone(existing[j])
+			j++
+		}
+		var prev *childLink
+		if j < len(existing) && existing[j].name == c.Name {
+			prev = &existing[j]
+			j++
+		}
+		id, err := r.applyChild(c, prev)
+		if err != nil {
+			return Diff{}, err
+		}
+		if prev != nil && prev.id != id {
+			r.stale = append(r.stale, *prev)
+		}
+	}
+	for ; j < len(existing); j++ {
+		r.gone(existing[j])
+	}
+
+	slices.SortFunc(r.puts, func(a, b Item) int { return cmp.Compare(a.ID, b.ID) })
+	for i := range r.puts {
+		if err := t.putItem(&r.puts[i]); err != nil {
+			return Diff{}, err
+		}
+	}
+
+	for _, id := range r.dropBelow {
+		if err := t.removeDescendants(id); err != nil {
+			return Diff{}, err
+		}
+	}
+	for _, st := range r.stale {
+		if _, ok := claimed[st.id]; ok {
+			continue // moved to another name of this listing
+		}
+		if err := t.removeStale(dir.ID, st); err != nil {
+			return Diff{}, err
+		}
+	}
+	return r.diff, nil
+}
+
+// gone notes an existing name the listing no longer has.
+func (r *listingRun) gone(l childLink) {
+	r.stale = append(r.stale, l)
+	r.diff.Removed = append(r.diff.Removed, l.name)
+}
+
+// checkIDs returns the set of server ids in the listing, refusing duplicates, ids
+// that would make a folder its own ancestor, and unknown ids in the local range.
+func (t *txn) checkIDs(dirID uint64, order []*Item) (map[uint64]struct{}, error) {
+	claimed := make(map[uint64]struct{}, len(order))
+	for _, c := range order {
+		if c.ID == 0 {
+			continue
+		}
+		if _, dup := claimed[c.ID]; dup {
+			return nil, fmt.Errorf("%w: file id %d listed twice", ErrBadListing, c.ID)
+		}
+		if c.ID >= localIDBase && !t.hasItem(c.ID) {
+			return nil, fmt.Errorf("%w: file id %d is in the locally allocated range", ErrBadListing, c.ID)
+		}
+		claimed[c.ID] = struct{}{}
+	}
+	ancestors, err := t.ancestors(dirID)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range ancestors {
+		if _, ok := claimed[a]; ok {
+			return nil, fmt.Errorf("%w: child id %d is the folder itself or one of its ancestors", ErrBadListing, a)
+		}
+	}
+	return claimed, nil
+}
+
+// updateListedDir stores the folder's new remote fields and marks its listing current.
+func (t *txn) updateListedDir(dir, remote Item) error {
+	var next Item
+	if dir.IsDir {
+		next = mergeRemote(dir, remote)
+	} else {
+		next = freshRemote(remote)
+		next.ID, next.Parent, next.Name = dir.ID, dir.Parent, dir.Name
+	}
+	next.ListedETag = remote.ETag
+	if sameRemote(dir, next) {
+		return nil
+	}
+	return t.putItem(&next)
+}
+
+// applyChild stores one listed child in folder dirID, given the index entry that held
+// its name before (nil if none), and returns the id it now has.
+func (r *listingRun) applyChild(c *Item, prev *childLink) (uint64, error) {
+	t := r.t
+	if c.ID == 0 && prev != nil {
+		if _, taken := r.claimed[prev.id]; !taken {
+			old, ok, err := t.getItem(prev.id)
+			if err != nil {
+				return 0, err
+			}
+			if ok && old.IsDir == c.IsDir {
+				return prev.id, r.refreshChild(old, c, prev)
+			}
+		}
+	}
+	if c.ID != 0 {
+		old, ok, err := t.getItem(c.ID)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			return c.ID, r.refreshChild(old, c, prev)
+		}
+	}
+	id := c.ID
+	if id == 0 {
+		var err error
+		if id, err = t.allocID(); err != nil {
+			return 0, err
+		}
+	}
+	next := freshRemote(*c)
+	next.ID, next.Parent, next.Name = id, r.dirID, c.Name
+	r.puts = append(r.puts, next)
+	if err := t.putLink(r.dirID, c.Name, id); err != nil {
+		return 0, err
+	}
+	r.noteName(c.Name, prev, id, false)
+	return id, nil
+}
+
+// refreshChild updates a known item old from listed child c: its place in the folder
+// (moving it if it was elsewhere) and its remote fields. A kind change drops its
+// subtree (later) and its local state.
+func (r *listingRun) refreshChild(old Item, c *Item, prev *childLink) error {
+	t, dirID := r.t, r.dirID
+	var next Item
+	if old.IsDir != c.IsDir {
+		r.dropBelow = append(r.dropBelow, old.ID)
+		next = freshRemote(*c)
+	} else {
+		next = mergeRemote(old, *c)
+	}
+	next.ID, next.Parent, next.Name = old.ID, dirID, c.Name
+	if old.Parent != dirID || old.Name != c.Name {
+		if err := t.deleteLinkIf(old.Parent, old.Name, old.ID); err != nil {
+			return err
+		}
+		if old.Parent != dirID {
+			r.diff.MovedIn = append(r.diff.MovedIn, Move{ID: old.ID, FromParent: old.Parent, FromName: old.Name})
+		}
+	}
+	if prev == nil || prev.id != old.ID {
+		if err := t.putLink(dirID, c.Name, old.ID); err != nil {
+			return err
+		}
+	}
+	if !sameRemote(old, next) {
+		r.puts = append(r.puts, next)
+	}
+	r.noteName(c.Name, prev, old.ID, visiblyEqual(old, next))
+	return nil
+}
+
+// noteName records a listed name in the diff: Added if the name is new here, Changed
+// if it now names another item or the item's visible fields differ.
+func (r *listingRun) noteName(name string, prev *childLink, id uint64, unchanged bool) {
+	switch {
+	case prev == nil:
+		r.diff.Added = append(r.diff.Added, name)
+	case prev.id != id || !unchanged:
+		r.diff.Changed = append(r.diff.Changed, name)
+	}
+}
+
+// removeStale drops an index entry of folder dirID that the listing no longer has, and
+// the item with its subtree if the item still believes it lives there.
+func (t *txn) removeStale(dirID uint64, st childLink) error {
+	if err := t.deleteLinkIf(dirID, st.name, st.id); err != nil {
+		return err
+	}
+	it, ok, err := t.getItem(st.id)
+	if err != nil || !ok {
+		return err
+	}
+	if it.Parent != dirID || it.Name != st.name {
+		return nil // the index was stale; the item lives elsewhere
+	}
+	return t.removeSubtree(st.id)
+}

@@ -1,0 +1,134 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// DBFileName is the name of the metadata database inside the cache directory.
+const DBFileName = "metadata.db"
+
+const defaultLockTimeout = time.Second
+
+// Bucket and key names. The layout is part of SchemaVersion: change one, bump the other.
+var (
+	bucketMeta     = []byte("meta")
+	bucketItems    = []byte("items")    // 8-byte big-endian id -> encoded Item
+	bucketChildren = []byte("children") // 8-byte big-endian parent id + name -> 8-byte child id
+	bucketAccount  = []byte("account")  // keyAccount -> Account as JSON
+
+	keySchema  = []byte("schema")  // 8-byte big-endian version
+	keyRootID  = []byte("root")    // 8-byte big-endian id of the root item
+	keyAccount = []byte("account") // the single account record
+)
+
+// Store is the bbolt-backed metadata store of one cache directory. It is safe for
+// concurrent use; it holds no locks of its own, so callers may call it from any lock
+// context that does not itself run inside a Store transaction.
+type Store struct {
+	db  *bolt.DB
+	dir string
+
+	// writes counts puts to the items and children buckets, so tests can prove that
+	// an unchanged relist writes nothing.
+	writes atomic.Int64
+}
+
+// Open opens (creating if needed) the store in dir. The directory is made 0700 and the
+// database file 0600, tightening looser existing modes: the metadata names every file
+// of the account. A second process on the same directory gets ErrLocked after
+// opt.LockTimeout instead of waiting forever.
+func Open(dir string, opt Options) (*Store, error) {
+	if dir == "" {
+		return nil, errors.New("cache: open: empty cache directory")
+	}
+	if err := preparePrivateDir(dir); err != nil {
+		return nil, err
+	}
+	timeout := opt.LockTimeout
+	if timeout <= 0 {
+		timeout = defaultLockTimeout
+	}
+	path := filepath.Join(dir, DBFileName)
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, NoSync: opt.NoSync})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("cache: open %s: %w (waited %s; stop the other ncvfs using this cache directory or use another one)", dir, ErrLocked, timeout)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cache: open %s: %w", path, err)
+	}
+	if err := tightenMode(path, 0o600); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	s := &Store{db: db, dir: dir}
+	if err := s.db.Update(func(tx *bolt.Tx) error { return initSchema(tx, migrations) }); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("cache: open %s: %w", dir, err)
+	}
+	return s, nil
+}
+
+// Close releases the database and its lock.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("cache: close %s: %w", s.dir, err)
+	}
+	return nil
+}
+
+// Dir is the cache directory the store lives in.
+func (s *Store) Dir() string { return s.dir }
+
+// Count returns the number of items stored.
+func (s *Store) Count() (int, error) {
+	var n int
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Bucket(bucketItems).Stats().KeyN
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("cache: count: %w", err)
+	}
+	return n, nil
+}
+
+// preparePrivateDir creates dir 0700, or tightens an existing one that others can reach.
+func preparePrivateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("cache: create cache directory %s: %w", dir, err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("cache: stat cache directory %s: %w", dir, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("cache: %s is not a directory", dir)
+	}
+	return tightenMode(dir, 0o700)
+}
+
+// tightenMode removes group/world bits from path, leaving a stricter mode alone.
+func tightenMode(path string, want os.FileMode) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("cache: stat %s: %w", path, err)
+	}
+	if fi.Mode().Perm()&0o077 == 0 {
+		return nil
+	}
+	if err := os.Chmod(path, want); err != nil {
+		return fmt.Errorf("cache: restrict permissions of %s: %w", path, err)
+	}
+	slog.Info("cache: restricted permissions", "op", "open", "path", path,
+		"from", fi.Mode().Perm().String(), "to", want.String())
+	return nil
+}

@@ -1,0 +1,183 @@
+// Command ncvfs mounts a Nextcloud (or ownCloud, or WebDAV) account as a local folder
+// whose files are placeholders until they are used.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ncvfs/ncvfs/fusefs"
+	"github.com/ncvfs/ncvfs/internal/session"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+const usage = `ncvfs — Nextcloud virtual files for Linux
+
+Usage:
+  ncvfs mount [flags] URL MOUNTPOINT   mount an account (runs in the foreground; Ctrl-C unmounts)
+  ncvfs unmount MOUNTPOINT             unmount (also a mount left by a process that died)
+  ncvfs demo [MOUNTPOINT]              start a built-in sample server on loopback and mount it
+  ncvfs version                        print the version
+
+Run "ncvfs mount -h" for the mount flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "mount":
+		err = cmdMount(args[1:], stdout, stderr)
+	case "unmount", "umount":
+		err = cmdUnmount(args[1:])
+	case "demo":
+		err = cmdDemo(args[1:], stdout, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "ncvfs", version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "ncvfs: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		var ue usageError
+		if errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "ncvfs: %v\n", err)
+			return 2
+		}
+		fmt.Fprintf(stderr, "ncvfs: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+// mountFlags are the flags of "ncvfs mount".
+type mountFlags struct {
+	user, passwordFile, cacheDir, logLevel string
+	insecure, allowOther, allowNonEmpty    bool
+	debugFUSE                              bool
+	listingTTL                             time.Duration
+}
+
+func cmdMount(args []string, stdout, stderr io.Writer) error {
+	fl := flag.NewFlagSet("mount", flag.ContinueOnError)
+	fl.SetOutput(stderr)
+	var f mountFlags
+	fl.StringVar(&f.user, "user", "", "login name (default: from ~/.netrc for the server's host)")
+	fl.StringVar(&f.passwordFile, "password-file", "", "file holding the app password (default: $NCVFS_PASSWORD, then ~/.netrc)")
+	fl.StringVar(&f.cacheDir, "cache-dir", "", "where metadata and content are kept (default: $XDG_CACHE_HOME/ncvfs/<user>@<host>)")
+	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.BoolVar(&f.insecure, "insecure", false, "do not verify the server's TLS certificate (only for servers you trust)")
+	fl.BoolVar(&f.allowOther, "allow-other", false, "let other users see the mount (needs user_allow_other in /etc/fuse.conf)")
+	fl.BoolVar(&f.allowNonEmpty, "allow-non-empty", false, "mount over a folder that is not empty (its files are hidden while mounted)")
+	fl.BoolVar(&f.debugFUSE, "debug-fuse", false, "log every FUSE request (very verbose)")
+	fl.DurationVar(&f.listingTTL, "listing-ttl", 0, "how long a folder listing is trusted before it is checked with the server again (default 5s)")
+	fl.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: ncvfs mount [flags] URL MOUNTPOINT\n\n"+
+			"URL is the Nextcloud/ownCloud address (https://cloud.example.com) or any WebDAV folder URL.\n"+
+			"Use an app password, never your login password.\n\nFlags:\n")
+		fl.PrintDefaults()
+	}
+	// Flags may come after the positional arguments too.
+	var pos []string
+	for {
+		if err := fl.Parse(args); err != nil {
+			return err
+		}
+		if fl.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fl.Arg(0))
+		args = fl.Args()[1:]
+	}
+	if len(pos) != 2 {
+		fl.Usage()
+		return usageError{"mount needs URL and MOUNTPOINT"}
+	}
+	logger, err := newLogger(stderr, f.logLevel)
+	if err != nil {
+		return err
+	}
+	creds, err := findCredentials(pos[0], f.user, f.passwordFile)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s, err := session.Start(ctx, session.Config{
+		URL: pos[0], User: creds.user, Password: creds.password, Mountpoint: pos[1],
+		CacheDir: f.cacheDir, InsecureSkipVerify: f.insecure, AllowOther: f.allowOther,
+		AllowNonEmpty: f.allowNonEmpty, Debug: f.debugFUSE, ListingTTL: f.listingTTL, Logger: logger,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "mounted %s at %s (Ctrl-C to unmount)\n", pos[0], pos[1])
+	return serveUntilSignal(ctx, stop, s, stderr)
+}
+
+// serveUntilSignal waits for Ctrl-C/SIGTERM or an outside unmount, then cleans up.
+// After the first signal a second one ends the process the default way.
+func serveUntilSignal(ctx context.Context, stopSignals func(), s *session.Session, stderr io.Writer) error {
+	done := make(chan struct{})
+	go func() { s.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		stopSignals()
+		fmt.Fprintln(stderr, "ncvfs: unmounting")
+	}
+	for {
+		err := s.Unmount()
+		if err == nil {
+			return nil
+		}
+		fmt.Fprintf(stderr, "ncvfs: %v; close the programs using the mount; retrying (Ctrl-C again leaves it for `ncvfs unmount`)\n", err)
+		select {
+		case <-time.After(2 * time.Second):
+		case <-done:
+			return s.Unmount()
+		}
+	}
+}
+
+func cmdUnmount(args []string) error {
+	if len(args) != 1 {
+		return usageError{"usage: ncvfs unmount MOUNTPOINT"}
+	}
+	return fusefs.Unmount(args[0])
+}
+
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToLower(level))); err != nil {
+		return nil, usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", level)}
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+}

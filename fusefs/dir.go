@@ -1,0 +1,152 @@
+package fusefs
+
+import (
+	"context"
+	"errors"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/ncvfs/ncvfs/cache"
+	"github.com/ncvfs/ncvfs/davclient"
+)
+
+// Dir is a remote folder.
+type Dir struct {
+	node
+}
+
+// fresh makes sure the folder's listing is current. When the server cannot be reached
+// but the folder was listed before, the cached listing is served and the failure logged:
+// browsing must keep working offline.
+func (d *Dir) fresh(ctx context.Context) error {
+	err := d.fsys.cfg.Lister.Ensure(ctx, d.id)
+	if err == nil || !errors.Is(err, davclient.ErrTransient) {
+		return err
+	}
+	it, gerr := d.fsys.cfg.Store.Get(d.id)
+	if gerr != nil || it.ListedETag == "" {
+		d.fsys.log.Warn("folder cannot be listed: server unreachable", "op", "list", "fileid", d.id, "err", err)
+		return err
+	}
+	d.fsys.log.Warn("server unreachable, showing the cached listing", "op", "list", "fileid", d.id, "err", err)
+	return nil
+}
+
+// Lookup – FUSE call; blocks on the folder's listing (first visit or revalidation),
+// honours interrupts.
+func (d *Dir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if err := d.fresh(ctx); err != nil {
+		return nil, d.fsys.errno("lookup", d.id, err)
+	}
+	it, err := d.fsys.cfg.Store.Lookup(d.id, name)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	return d.fsys.entry(ctx, &d.Inode, &it, out), 0
+}
+
+// entry fills a lookup answer for a cached item and returns its inode.
+func (fsys *FS) entry(ctx context.Context, parent *fs.Inode, it *cache.Item, out *fuse.EntryOut) *fs.Inode {
+	fsys.fillAttr(it, &out.Attr)
+	out.SetEntryTimeout(fsys.cfg.KernelTTL)
+	out.SetAttrTimeout(fsys.cfg.KernelTTL)
+	return fsys.newChild(ctx, parent, it)
+}
+
+// errno logs what the kernel will only see as a number, then converts it.
+func (fsys *FS) errno(op string, id uint64, err error) syscall.Errno {
+	e := toErrno(err)
+	if e != syscall.ENOENT && e != syscall.EINTR {
+		fsys.log.Warn("request failed", "op", op, "fileid", id, "err", err)
+	}
+	return e
+}
+
+// OpendirHandle – FUSE call; blocks on the folder's listing, then hands the kernel a
+// snapshot of it, so a listing stays consistent while it is being read.
+func (d *Dir) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if err := d.fresh(ctx); err != nil {
+		return nil, 0, d.fsys.errno("opendir", d.id, err)
+	}
+	h := &dirHandle{dir: d}
+	if errno := h.load(); errno != 0 {
+		return nil, 0, errno
+	}
+	return h, 0, 0
+}
+
+// dirHandle is one open folder: a snapshot of its children taken at open (and rewind).
+type dirHandle struct {
+	dir     *Dir
+	parent  uint64
+	entries []cache.Item
+	pos     int // entries handed out; 0 and 1 are "." and ".."
+}
+
+func (h *dirHandle) load() syscall.Errno {
+	store := h.dir.fsys.cfg.Store
+	self, err := store.Get(h.dir.id)
+	if err != nil {
+		return toErrno(err)
+	}
+	entries, err := store.Children(h.dir.id)
+	if err != nil {
+		return h.dir.fsys.errno("readdir", h.dir.id, err)
+	}
+	h.parent = self.Parent
+	if h.parent == 0 {
+		h.parent = self.ID
+	}
+	h.entries = entries
+	h.pos = 0
+	return 0
+}
+
+// Readdirent – FUSE call; never blocks on the network.
+func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	i := h.pos
+	if i >= len(h.entries)+2 {
+		return nil, 0
+	}
+	h.pos++
+	de := &fuse.DirEntry{Off: uint64(h.pos), Mode: syscall.S_IFDIR}
+	switch i {
+	case 0:
+		de.Name, de.Ino = ".", h.dir.id
+	case 1:
+		de.Name, de.Ino = "..", h.parent
+	default:
+		it := &h.entries[i-2]
+		de.Name, de.Ino = it.Name, it.ID
+		if !it.IsDir {
+			de.Mode = syscall.S_IFREG
+		}
+	}
+	return de, 0
+}
+
+// Lookup – FUSE call (READDIRPLUS); answers from the snapshot, without a bbolt read.
+func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	if i := h.pos - 3; i >= 0 && i < len(h.entries) && h.entries[i].Name == name {
+		return h.dir.fsys.entry(ctx, &h.dir.Inode, &h.entries[i], out), 0
+	}
+	it, err := h.dir.fsys.cfg.Store.Lookup(h.dir.id, name)
+	if err != nil {
+		return nil, toErrno(err)
+	}
+	return h.dir.fsys.entry(ctx, &h.dir.Inode, &it, out), 0
+}
+
+// Seekdir – FUSE call; offset 0 (rewinddir) takes a new snapshot.
+func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
+	if off == 0 {
+		return h.load()
+	}
+	if off > uint64(len(h.entries)+2) {
+		return syscall.EINVAL
+	}
+	h.pos = int(off)
+	return 0
+}

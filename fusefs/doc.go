@@ -1,0 +1,30 @@
+// Package fusefs is the kernel's view of an ncvfs account: go-fuse nodes and handles that
+// answer from the cache and ask hydrate to refresh it. It holds no policy of its own and
+// converts errors to errno in one place (toErrno).
+//
+// # What the kernel may cache, and for how long
+//
+// Names (entries), attributes and negative lookups are cached by the kernel for
+// Config.KernelTTL (1 s by default). Within that window repeated stats never reach us;
+// after it, a stat costs one bbolt read and no network. Folder contents are checked with
+// the server on a visit (Lookup, Opendir) at most once per listing TTL (hydrate), with a
+// single Depth-0 PROPFIND on Nextcloud. When a check finds changes, the names that were
+// added, removed or changed are invalidated in the kernel (NotifyEntry, and
+// NotifyContent for changed items) from a goroutine of their own that holds none of our
+// locks, so the kernel never waits on a request that waits on it.
+//
+// # What blocks
+//
+// Lookup and Opendir block on the folder's listing (first visit, or a revalidation);
+// they honour interrupts (the request context) and return EINTR, while the shared
+// listing goes on for other callers. If the server cannot be reached, a folder that was
+// listed before is served from the cache (and the failure logged); a folder never listed
+// fails with EIO. Getattr and Statfs never touch the network.
+//
+// # Content and writes
+//
+// This first version shows placeholders only: opening a file for reading works, reading
+// its bytes fails with EIO until content hydration exists, and every change (create,
+// write, rename, delete, setattr) fails with EROFS rather than being accepted locally
+// and lost.
+package fusefs

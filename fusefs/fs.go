@@ -1,0 +1,229 @@
+package fusefs
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/ncvfs/ncvfs/cache"
+	"github.com/ncvfs/ncvfs/davclient"
+	"github.com/ncvfs/ncvfs/hydrate"
+)
+
+// DefaultKernelTTL is how long the kernel may keep names and attributes without asking.
+// One second, as go-fuse's own default: long enough that a burst of stats on the same
+// file (ls -l, a build) is served by the kernel, short enough that a change we learn of
+// without a notification is seen promptly. Changes we learn of are pushed at once.
+const DefaultKernelTTL = time.Second
+
+// blockSize is what st_blksize and statfs report; it is also the unit of quota blocks.
+const blockSize = 4096
+
+// Config wires an FS.
+type Config struct {
+	Store  *cache.Store
+	Lister *hydrate.Lister
+	RootID uint64
+	// UID and GID own every item: the mounting user.
+	UID, GID  uint32
+	KernelTTL time.Duration
+	Logger    *slog.Logger
+}
+
+// FS is one mounted account.
+//
+// Lock order: FS.mu is a leaf lock, never held across a bbolt transaction, a network
+// call or a kernel notification.
+type FS struct {
+	cfg Config
+	log *slog.Logger
+
+	mu    sync.Mutex
+	nodes map[uint64]*fs.Inode // item id -> live inode, for kernel notifications
+}
+
+// New returns the file system; Root gives its root node for mounting.
+func New(cfg Config) *FS {
+	if cfg.KernelTTL <= 0 {
+		cfg.KernelTTL = DefaultKernelTTL
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &FS{cfg: cfg, log: log, nodes: make(map[uint64]*fs.Inode)}
+}
+
+// Root returns the root folder's node.
+func (fsys *FS) Root() *Dir {
+	return &Dir{node: node{fsys: fsys, id: fsys.cfg.RootID}}
+}
+
+// node is what files and folders share: their item id and the file system.
+type node struct {
+	fs.Inode
+	fsys *FS
+	id   uint64
+}
+
+// OnAdd is called by go-fuse for the root only; the root is registered for notifications.
+func (n *node) OnAdd(ctx context.Context) { n.fsys.register(n.id, &n.Inode) }
+
+// OnForget drops the node from the notification registry once the kernel forgot it.
+func (n *node) OnForget() {
+	n.fsys.mu.Lock()
+	if n.fsys.nodes[n.id] == &n.Inode {
+		delete(n.fsys.nodes, n.id)
+	}
+	n.fsys.mu.Unlock()
+}
+
+func (fsys *FS) register(id uint64, in *fs.Inode) {
+	fsys.mu.Lock()
+	fsys.nodes[id] = in
+	fsys.mu.Unlock()
+}
+
+func (fsys *FS) inode(id uint64) *fs.Inode {
+	fsys.mu.Lock()
+	defer fsys.mu.Unlock()
+	return fsys.nodes[id]
+}
+
+// Getattr – FUSE call; served from the cache, never the network.
+func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	it, err := n.fsys.cfg.Store.Get(n.id)
+	if err != nil {
+		return toErrno(err)
+	}
+	n.fsys.fillAttr(&it, &out.Attr)
+	out.SetTimeout(n.fsys.cfg.KernelTTL)
+	return 0
+}
+
+// Statfs – FUSE call; reports the account quota as last seen on the root folder.
+func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	q := n.fsys.cfg.Lister.Quota()
+	used, avail := int64(0), int64(unlimitedBytes)
+	if q.Known {
+		used = max(q.Used, 0)
+		if q.Available >= 0 {
+			avail = q.Available
+		}
+	}
+	out.Bsize = blockSize
+	out.Frsize = blockSize
+	out.Blocks = uint64((used + avail) / blockSize)
+	out.Bfree = uint64(avail / blockSize)
+	out.Bavail = out.Bfree
+	out.NameLen = 255
+	if n, err := n.fsys.cfg.Store.Count(); err == nil {
+		out.Files = uint64(n) + unlimitedFiles
+	}
+	out.Ffree = unlimitedFiles
+	return 0
+}
+
+// Nextcloud says -3 for "unlimited"; df needs numbers, so an unlimited account shows
+// 1 PiB free, and file slots are never the limit.
+const (
+	unlimitedBytes = 1 << 50
+	unlimitedFiles = 1 << 32
+)
+
+// fillAttr turns a cached item into what stat shows. Folders report size 0, so
+// du --apparent-size of the mount adds up to the server's own total (the root's oc:size).
+// Folders have one link: find must not take the "nlink-2 subfolders" shortcut.
+// Blocks are 0: nothing is local yet.
+func (fsys *FS) fillAttr(it *cache.Item, out *fuse.Attr) {
+	out.Ino = it.ID
+	out.Nlink = 1
+	out.Uid = fsys.cfg.UID
+	out.Gid = fsys.cfg.GID
+	out.Blksize = blockSize
+	out.Blocks = 0
+	if !it.MTime.IsZero() {
+		out.SetTimes(nil, &it.MTime, &it.MTime)
+	}
+	perm := permOf(it)
+	if it.IsDir {
+		out.Mode = syscall.S_IFDIR | perm
+		out.Size = 0
+		return
+	}
+	out.Mode = syscall.S_IFREG | perm
+	out.Size = uint64(max(it.Size, 0))
+}
+
+// permOf derives mode bits from oc:permissions: a file without W is read-only, a folder
+// where neither files (C) nor folders (K) may be created is not writable.
+func permOf(it *cache.Item) uint32 {
+	p := davclient.PermAll
+	if it.PermsKnown {
+		p = davclient.ParsePerm(it.Permissions)
+	}
+	if it.IsDir {
+		if p&(davclient.PermCreateFile|davclient.PermCreateFolder) != 0 {
+			return 0o755
+		}
+		return 0o555
+	}
+	if p&davclient.PermWrite != 0 {
+		return 0o644
+	}
+	return 0o444
+}
+
+// newChild returns the live inode for a cached item below parent, creating it if needed.
+func (fsys *FS) newChild(ctx context.Context, parent *fs.Inode, it *cache.Item) *fs.Inode {
+	mode := uint32(syscall.S_IFREG)
+	var ops fs.InodeEmbedder
+	if it.IsDir {
+		mode = syscall.S_IFDIR
+		ops = &Dir{node: node{fsys: fsys, id: it.ID}}
+	} else {
+		ops = &File{node: node{fsys: fsys, id: it.ID}}
+	}
+	in := parent.NewInode(ctx, ops, fs.StableAttr{Mode: mode, Ino: it.ID})
+	fsys.register(it.ID, in)
+	return in
+}
+
+// OnListingChange tells the kernel what a folder listing changed. It returns at once;
+// the notifications run in a goroutine of their own because the kernel may be holding
+// the folder's lock while it waits for the very request that triggered the listing.
+func (fsys *FS) OnListingChange(dirID uint64, diff cache.Diff) {
+	go fsys.notify(dirID, diff)
+}
+
+func (fsys *FS) notify(dirID uint64, diff cache.Diff) {
+	// An item moved here on the server must vanish from where the kernel last saw it.
+	for _, mv := range diff.MovedIn {
+		if from := fsys.inode(mv.FromParent); from != nil {
+			from.RmChild(mv.FromName)
+			from.NotifyEntry(mv.FromName)
+		}
+	}
+	dir := fsys.inode(dirID)
+	if dir == nil {
+		return // the kernel holds nothing of this folder
+	}
+	for _, name := range diff.Removed {
+		dir.RmChild(name)
+		dir.NotifyEntry(name)
+	}
+	for _, name := range diff.Changed {
+		if child := dir.GetChild(name); child != nil {
+			child.NotifyContent(0, 0) // attributes and cached pages
+		}
+		dir.NotifyEntry(name)
+	}
+	for _, name := range diff.Added {
+		dir.NotifyEntry(name) // a cached "no such file" must go
+	}
+}

@@ -1,0 +1,172 @@
+package fusefs
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+)
+
+// MountOptions are the user's choices about the mount itself.
+type MountOptions struct {
+	// FsName is shown by mount and df (e.g. "user@cloud.example.com"); never a secret.
+	FsName string
+	// AllowOther lets other users see the mount; off unless the user asks.
+	AllowOther bool
+	// AllowNonEmpty mounts over a folder that has files in it (they are hidden).
+	AllowNonEmpty bool
+	// Debug logs every FUSE request.
+	Debug bool
+}
+
+// CheckMountpoint fails fast, with a message a person can act on, when dir cannot be
+// mounted on: missing, not a folder, already mounted, or a dead mount left behind.
+func CheckMountpoint(dir string, allowNonEmpty bool) error {
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, syscall.ENOTCONN):
+		return fmt.Errorf("mount point %s is a dead mount left by a process that exited; run `ncvfs unmount %s` first", dir, dir)
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("mount point %s does not exist; create it with `mkdir -p %s`", dir, dir)
+	case err != nil:
+		return fmt.Errorf("mount point %s: %w", dir, err)
+	case !st.IsDir():
+		return fmt.Errorf("mount point %s is not a folder", dir)
+	}
+	if mounted, err := IsMountpoint(dir); err == nil && mounted {
+		return fmt.Errorf("mount point %s is busy: something is already mounted there (run `ncvfs unmount %s` if it is an old ncvfs mount)", dir, dir)
+	}
+	if !allowNonEmpty {
+		f, err := os.Open(dir)
+		if err != nil {
+			return fmt.Errorf("mount point %s: %w", dir, err)
+		}
+		names, _ := f.Readdirnames(1)
+		f.Close()
+		if len(names) > 0 {
+			return fmt.Errorf("mount point %s is not empty; its files would be hidden (use --allow-non-empty to mount anyway)", dir)
+		}
+	}
+	return nil
+}
+
+// IsMountpoint reports whether dir is listed as a mount point of this process's namespace.
+func IsMountpoint(dir string) (bool, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return false, err
+	}
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 && unescapeMountinfo(fields[4]) == abs {
+			return true, nil
+		}
+	}
+	return false, sc.Err()
+}
+
+// unescapeMountinfo undoes the octal escapes (\040 for space) of /proc/self/mountinfo.
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var v byte
+			ok := true
+			for _, c := range []byte(s[i+1 : i+4]) {
+				if c < '0' || c > '7' {
+					ok = false
+					break
+				}
+				v = v*8 + (c - '0')
+			}
+			if ok {
+				b.WriteByte(v)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// Mount mounts fsys on dir and serves it in the background. As root it calls mount(2)
+// itself; as a normal user go-fuse runs fusermount3 (package fuse3).
+func Mount(dir string, fsys *FS, opt MountOptions) (*fuse.Server, error) {
+	ttl := fsys.cfg.KernelTTL
+	root := fsys.Root()
+	options := &fs.Options{
+		EntryTimeout:    &ttl,
+		AttrTimeout:     &ttl,
+		NegativeTimeout: &ttl,
+		RootStableAttr:  &fs.StableAttr{Ino: fsys.cfg.RootID, Mode: syscall.S_IFDIR},
+		UID:             fsys.cfg.UID,
+		GID:             fsys.cfg.GID,
+		MountOptions: fuse.MountOptions{
+			FsName:      opt.FsName,
+			Name:        "ncvfs",
+			AllowOther:  opt.AllowOther,
+			DirectMount: os.Geteuid() == 0,
+			Debug:       opt.Debug,
+			// Without a logger go-fuse prints to the standard logger; route it to ours.
+			Logger: log.New(slogWriter{fsys}, "", 0),
+		},
+	}
+	if os.Geteuid() != 0 {
+		if _, err := exec.LookPath("fusermount3"); err != nil {
+			return nil, errors.New("fusermount3 not found: install the fuse3 package (apt-get install fuse3) to mount as a normal user")
+		}
+	}
+	server, err := fs.Mount(dir, root, options)
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", dir, err)
+	}
+	return server, nil
+}
+
+// Unmount detaches a mount point left by any ncvfs process (or a dead one).
+func Unmount(dir string) error {
+	if os.Geteuid() == 0 {
+		if err := syscall.Unmount(dir, 0); err != nil {
+			if errors.Is(err, syscall.EBUSY) {
+				return fmt.Errorf("unmount %s: still in use (close the programs using it, or `umount -l %s`)", dir, dir)
+			}
+			return fmt.Errorf("unmount %s: %w", dir, err)
+		}
+		return nil
+	}
+	out, err := exec.Command("fusermount3", "-u", dir).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("unmount %s: %s", dir, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// slogWriter carries go-fuse's own log lines into the structured log.
+type slogWriter struct{ fsys *FS }
+
+func (w slogWriter) Write(p []byte) (int, error) {
+	w.fsys.log.Debug(strings.TrimRight(string(p), "\n"), "op", "fuse")
+	return len(p), nil
+}
+
+var _ io.Writer = slogWriter{}

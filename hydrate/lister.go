@@ -1,0 +1,279 @@
+// Package hydrate moves things between the server and the cache: folder listings (first
+// visit, revalidation), and later content downloads, uploads and conflicts.
+//
+// It speaks item ids and Go errors and knows nothing of FUSE. Callers learn about
+// remote changes through the OnChange callback, which is called with no lock held.
+package hydrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/ncvfs/ncvfs/cache"
+	"github.com/ncvfs/ncvfs/davclient"
+)
+
+// DefaultListingTTL is how long a folder listing is trusted before the next visit checks
+// it with the server again. Short, because the kernel's own caches sit in front of it and
+// a check costs a single Depth-0 PROPFIND on Nextcloud.
+const DefaultListingTTL = 5 * time.Second
+
+// listTimeout bounds one shared listing. It is detached from the caller that started it
+// (others may be waiting on it), so it needs a bound of its own.
+const listTimeout = 2 * time.Minute
+
+// ListerConfig wires a Lister.
+type ListerConfig struct {
+	Store  *cache.Store
+	Client davclient.Interface
+	// Dialect decides how revalidation works: Nextcloud folder ETags change whenever
+	// anything below them changes, so an unchanged parent vouches for its children;
+	// generic servers give no such promise, so their folders are relisted after the TTL.
+	Dialect davclient.Dialect
+	RootID  uint64
+	TTL     time.Duration
+	Logger  *slog.Logger
+	// OnChange, if set, is told what a listing changed in a folder. It runs on the
+	// listing goroutine after the transaction, with no lock held; it must not block
+	// on file system requests (go-fuse notifications belong in their own goroutine).
+	OnChange func(dirID uint64, diff cache.Diff)
+}
+
+// Lister keeps folder listings in the cache fresh. Safe for concurrent use.
+//
+// Lock order: Lister.mu is a leaf lock; it is never held across a network call, a bbolt
+// transaction or a callback.
+type Lister struct {
+	cfg ListerConfig
+	log *slog.Logger
+
+	mu        sync.Mutex
+	validated map[uint64]time.Time // folder id -> when its listing was last known current
+	inflight  map[uint64]*listCall
+	quota     Quota
+}
+
+// Quota is the account's storage as last reported on the root folder.
+type Quota struct {
+	Used, Available int64
+	Known           bool
+}
+
+type listCall struct {
+	done chan struct{}
+	err  error
+}
+
+// NewLister returns a Lister; nothing is fetched until a folder is visited.
+func NewLister(cfg ListerConfig) *Lister {
+	if cfg.TTL <= 0 {
+		cfg.TTL = DefaultListingTTL
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Lister{
+		cfg:       cfg,
+		log:       log,
+		validated: make(map[uint64]time.Time),
+		inflight:  make(map[uint64]*listCall),
+	}
+}
+
+// Quota returns the account quota as last seen.
+func (l *Lister) Quota() Quota {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.quota
+}
+
+// SetQuota records the quota learned elsewhere (discovery).
+func (l *Lister) SetQuota(q Quota) {
+	l.mu.Lock()
+	l.quota = q
+	l.mu.Unlock()
+}
+
+// Invalidate forgets that a folder was validated, so its next visit asks the server.
+func (l *Lister) Invalidate(dirID uint64) {
+	l.mu.Lock()
+	delete(l.validated, dirID)
+	l.mu.Unlock()
+}
+
+// Ensure makes sure the folder's children in the cache are current within the TTL: on
+// the first visit it lists the folder (Depth 1); later it checks the folder's ETag and
+// relists only when it changed. It blocks until that is done or ctx ends; a listing
+// that other callers wait on goes on when one of them gives up.
+func (l *Lister) Ensure(ctx context.Context, dirID uint64) error {
+	now := time.Now()
+	l.mu.Lock()
+	if t, ok := l.validated[dirID]; ok && now.Sub(t) < l.cfg.TTL {
+		l.mu.Unlock()
+		return nil
+	}
+	call, ok := l.inflight[dirID]
+	if !ok {
+		call = &listCall{done: make(chan struct{})}
+		l.inflight[dirID] = call
+		go l.run(context.WithoutCancel(ctx), dirID, call)
+	}
+	l.mu.Unlock()
+
+	select {
+	case <-call.done:
+		return call.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (l *Lister) run(ctx context.Context, dirID uint64, call *listCall) {
+	ctx, cancel := context.WithTimeout(ctx, listTimeout)
+	defer cancel()
+	call.err = l.refresh(ctx, dirID)
+	l.mu.Lock()
+	delete(l.inflight, dirID)
+	l.mu.Unlock()
+	close(call.done)
+}
+
+// refresh brings one folder up to date, the cheapest way the dialect allows.
+func (l *Lister) refresh(ctx context.Context, dirID uint64) error {
+	dir, err := l.cfg.Store.Get(dirID)
+	if err != nil {
+		return fmt.Errorf("hydrate: folder %d: %w", dirID, err)
+	}
+	if !dir.IsDir {
+		return fmt.Errorf("hydrate: item %d is not a folder", dirID)
+	}
+	if dir.ListedETag == "" || l.cfg.Dialect != davclient.DialectNextcloud {
+		return l.relist(ctx, dirID)
+	}
+	if dirID != l.cfg.RootID {
+		// The parent's listing is current, so this folder's stored ETag is current too.
+		if err := l.Ensure(ctx, dir.Parent); err != nil {
+			return err
+		}
+		dir, err = l.cfg.Store.Get(dirID)
+		if err != nil {
+			// The parent's listing removed it: it is gone on the server.
+			return fmt.Errorf("hydrate: folder %d: %w", dirID, err)
+		}
+		if dir.ETag == dir.ListedETag {
+			l.mu.Lock()
+			l.validated[dirID] = l.validated[dir.Parent]
+			l.mu.Unlock()
+			return nil
+		}
+		return l.relist(ctx, dirID)
+	}
+	// The root: one Depth-0 request tells whether anything at all changed.
+	start := time.Now()
+	self, err := l.cfg.Client.Stat(ctx, "")
+	if err != nil {
+		return fmt.Errorf("hydrate: check root: %w", err)
+	}
+	l.noteQuota(self)
+	if self.ETag != dir.ListedETag {
+		return l.relist(ctx, dirID)
+	}
+	if _, err := l.cfg.Store.UpdateRemote(itemFromEntry(self, dirID)); err != nil {
+		return fmt.Errorf("hydrate: store root: %w", err)
+	}
+	l.markValid(dirID, start)
+	return nil
+}
+
+// relist fetches a folder's children (Depth 1) and applies them in one transaction.
+func (l *Lister) relist(ctx context.Context, dirID uint64) error {
+	path, err := l.cfg.Store.Path(dirID)
+	if err != nil {
+		return fmt.Errorf("hydrate: path of folder %d: %w", dirID, err)
+	}
+	start := time.Now()
+	var children []cache.Item
+	self, err := l.cfg.Client.List(ctx, path, func(e davclient.Entry) error {
+		children = append(children, itemFromEntry(e, e.FileID))
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, davclient.ErrNotFound) && dirID != l.cfg.RootID {
+			// Gone on the server: the parent must be asked again to drop it.
+			if dir, gerr := l.cfg.Store.Get(dirID); gerr == nil {
+				l.Invalidate(dir.Parent)
+			}
+		}
+		return fmt.Errorf("hydrate: list %q: %w", path, err)
+	}
+	if !self.IsDir {
+		return fmt.Errorf("hydrate: list %q: %w", path, errNotAFolder)
+	}
+	if self.FileID != 0 && self.FileID != dirID {
+		// Another folder now has this path (deleted and re-created on the server).
+		if dir, gerr := l.cfg.Store.Get(dirID); gerr == nil {
+			l.Invalidate(dir.Parent)
+		}
+		return fmt.Errorf("hydrate: list %q: %w", path, errReplaced)
+	}
+	if dirID == l.cfg.RootID {
+		l.noteQuota(self)
+	}
+	diff, err := l.cfg.Store.ApplyListing(cache.Listing{Dir: itemFromEntry(self, dirID), Children: children})
+	if err != nil {
+		return fmt.Errorf("hydrate: store listing of %q: %w", path, err)
+	}
+	l.markValid(dirID, start)
+	l.log.Debug("listed folder", "op", "list", "path", path, "fileid", dirID, "etag", self.ETag,
+		"children", len(children), "added", len(diff.Added), "removed", len(diff.Removed),
+		"changed", len(diff.Changed))
+	if !diff.Empty() && l.cfg.OnChange != nil {
+		l.cfg.OnChange(dirID, diff)
+	}
+	return nil
+}
+
+var (
+	errNotAFolder = errors.New("the server says this is not a folder")
+	errReplaced   = errors.New("the folder was replaced on the server")
+)
+
+// markValid records that dirID's listing was current at t (the time the request left,
+// so a change racing with it is caught on the next visit).
+func (l *Lister) markValid(dirID uint64, t time.Time) {
+	l.mu.Lock()
+	l.validated[dirID] = t
+	l.mu.Unlock()
+}
+
+func (l *Lister) noteQuota(root davclient.Entry) {
+	if !root.HasQuota {
+		return
+	}
+	l.SetQuota(Quota{Used: root.QuotaUsed, Available: root.QuotaAvailable, Known: true})
+}
+
+// itemFromEntry converts the wire's view of an item into the cache's, under id.
+func itemFromEntry(e davclient.Entry, id uint64) cache.Item {
+	return cache.Item{
+		ID:          id,
+		Name:        e.Name,
+		IsDir:       e.IsDir,
+		Size:        e.Size,
+		MTime:       e.ModTime,
+		ETag:        e.ETag,
+		Permissions: e.Permissions,
+		PermsKnown:  e.HasPermissions,
+		OwnerID:     e.OwnerID,
+		OwnerName:   e.OwnerDisplayName,
+		Checksums:   e.Checksums,
+	}
+}
+
+// ItemFromEntry is itemFromEntry for wiring code (the root at mount time).
+func ItemFromEntry(e davclient.Entry, id uint64) cache.Item { return itemFromEntry(e, id) }

@@ -1,0 +1,403 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ncvfs/ncvfs/davclient/davtest"
+)
+
+var sampleTime = time.Date(2025, 3, 14, 15, 9, 26, 0, time.UTC)
+
+// seedSample builds a tree with the names that break clients: spaces, non-ASCII,
+// characters that need percent-encoding, an empty file and an empty folder.
+func seedSample(t testing.TB, srv *davtest.Server) {
+	t.Helper()
+	for _, d := range []string{"Documents/Notes", "Photos/2025 Summer", "Música", "empty folder", "Shared/Team"} {
+		if err := srv.MkdirAll(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string]string{
+		"Readme.md":                            "hello\n",
+		"Documents/Plan (final) #2.txt":        "plan",
+		"Documents/Notes/todo 100%.md":         "- one\n- two\n",
+		"Documents/Café Menü – Übersicht.txt":  "crème brûlée",
+		"Música/Canción nº 1 & más?.txt":       strings.Repeat("la ", 1000),
+		"empty.txt":                            "",
+		"Shared/Team/Handbook.md":              "read only",
+		"Photos/2025 Summer/a+b=c;d,e'f@g.jpg": strings.Repeat("x", 4097),
+	}
+	i := 0
+	for p, body := range files {
+		i++
+		if _, err := srv.WriteFile(p, []byte(body), sampleTime.Add(time.Duration(i)*time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := srv.WriteSynthetic("Photos/big.bin", 300<<20, 7, sampleTime); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.SetPermissions("Shared/Team", "SRGDNV"); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.SetPermissions("Shared/Team/Handbook.md", "SRG"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestMountShowsServerTreeWithoutDownloading(t *testing.T) {
+	srv := newServer(t)
+	seedSample(t, srv)
+	_, mp := mountDavtest(t, srv, "")
+	srv.ResetCounts()
+
+	want := walkServer(t, srv)
+	if d := diffTrees(want, walkMount(t, mp)); len(d) > 0 {
+		t.Fatalf("mount differs from server:\n%s", strings.Join(d, "\n"))
+	}
+
+	// Real tools see the same: find prints every path, kind, size and mtime.
+	out := runTool(t, "find", mp, "-mindepth", "1", "-printf", `%P\t%y\t%s\t%T@\n`)
+	got := map[string]treeEntry{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		f := strings.Split(line, "\t")
+		if len(f) != 4 {
+			t.Fatalf("find line %q", line)
+		}
+		size, _ := strconv.ParseInt(f[2], 10, 64)
+		secs, _ := strconv.ParseFloat(f[3], 64)
+		e := treeEntry{Dir: f[1] == "d", MTime: int64(secs)}
+		if !e.Dir {
+			e.Size = size
+		}
+		got[f[0]] = e
+	}
+	if d := diffTrees(want, got); len(d) > 0 {
+		t.Fatalf("find differs from server:\n%s", strings.Join(d, "\n"))
+	}
+
+	// du --apparent-size adds up to the server's total; plain du to nothing local.
+	var total int64
+	for _, e := range want {
+		total += e.Size
+	}
+	apparent := strings.Fields(runTool(t, "du", "-s", "--apparent-size", "--block-size=1", mp))[0]
+	if apparent != strconv.FormatInt(total, 10) {
+		t.Errorf("du --apparent-size = %s, want %d", apparent, total)
+	}
+	if used := strings.Fields(runTool(t, "du", "-s", "--block-size=1", mp))[0]; used != "0" {
+		t.Errorf("du = %s bytes local, want 0 for placeholders", used)
+	}
+
+	// ls -l of a folder with awkward names: names, sizes and mtimes.
+	ls := runTool(t, "ls", "-l", "--quoting-style=literal", "--time-style=+%s", filepath.Join(mp, "Documents"))
+	for _, name := range []string{"Plan (final) #2.txt", "Café Menü – Übersicht.txt", "Notes"} {
+		e := want["Documents/"+name]
+		line := lineEndingWith(ls, " "+name)
+		if line == "" {
+			t.Fatalf("ls -l has no %q:\n%s", name, ls)
+		}
+		f := strings.Fields(line)
+		if f[4] != strconv.FormatInt(e.Size, 10) || f[5] != strconv.FormatInt(e.MTime, 10) {
+			t.Errorf("ls -l %q: size %s mtime %s, want %d %d", name, f[4], f[5], e.Size, e.MTime)
+		}
+	}
+
+	// stat of the large file: real size, no blocks.
+	st := runTool(t, "stat", "-c", "%s %b %Y %F", filepath.Join(mp, "Photos/big.bin"))
+	if wantSt := fmt.Sprintf("%d 0 %d regular file", 300<<20, sampleTime.Unix()); strings.TrimSpace(st) != wantSt {
+		t.Errorf("stat big.bin = %q, want %q", st, wantSt)
+	}
+
+	c := srv.Counts()
+	if c.Requests["GET"] != 0 || c.Requests["HEAD"] != 0 {
+		t.Errorf("browsing downloaded content: %d GET, %d HEAD", c.Requests["GET"], c.Requests["HEAD"])
+	}
+	if c.Requests["PROPFIND"] == 0 {
+		t.Errorf("no PROPFIND counted: the listing did not come from the server?")
+	}
+}
+
+func lineEndingWith(out, suffix string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasSuffix(l, suffix) {
+			return l
+		}
+	}
+	return ""
+}
+
+func runTool(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), "LC_ALL=C.UTF-8", "TZ=UTC")
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("%s %v: %v\n%s", name, args, err, ee.Stderr)
+		}
+		t.Fatalf("%s %v: %v", name, args, err)
+	}
+	return string(out)
+}
+
+func TestPermissionsBecomeModes(t *testing.T) {
+	srv := newServer(t)
+	seedSample(t, srv)
+	_, mp := mountDavtest(t, srv, "")
+	cases := map[string]os.FileMode{
+		"Readme.md":               0o644,
+		"Documents":               os.ModeDir | 0o755,
+		"Shared/Team":             os.ModeDir | 0o555,
+		"Shared/Team/Handbook.md": 0o444,
+	}
+	for p, want := range cases {
+		st, err := os.Stat(filepath.Join(mp, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode() != want {
+			t.Errorf("%s: mode %v, want %v", p, st.Mode(), want)
+		}
+		sys := st.Sys().(*syscall.Stat_t)
+		if sys.Uid != uint32(os.Getuid()) {
+			t.Errorf("%s: uid %d, want the mounting user %d", p, sys.Uid, os.Getuid())
+		}
+	}
+}
+
+func TestChangesAreRefusedNotLost(t *testing.T) {
+	srv := newServer(t)
+	seedSample(t, srv)
+	_, mp := mountDavtest(t, srv, "")
+	before := walkServer(t, srv)
+	checks := []struct {
+		what string
+		err  error
+	}{
+		{"create", os.WriteFile(filepath.Join(mp, "new.txt"), []byte("x"), 0o644)},
+		{"remove", os.Remove(filepath.Join(mp, "Readme.md"))},
+		{"rmdir", os.Remove(filepath.Join(mp, "empty folder"))},
+		{"mkdir", os.Mkdir(filepath.Join(mp, "dir"), 0o755)},
+		{"rename", os.Rename(filepath.Join(mp, "Readme.md"), filepath.Join(mp, "R.md"))},
+		{"chmod", os.Chmod(filepath.Join(mp, "Readme.md"), 0o600)},
+	}
+	for _, c := range checks {
+		if !errors.Is(c.err, syscall.EROFS) {
+			t.Errorf("%s: got %v, want EROFS", c.what, c.err)
+		}
+	}
+	if f, err := os.OpenFile(filepath.Join(mp, "Readme.md"), os.O_WRONLY, 0); !errors.Is(err, syscall.EROFS) {
+		t.Errorf("open for writing: got %v, want EROFS", err)
+		if f != nil {
+			f.Close()
+		}
+	}
+	if d := diffTrees(before, walkServer(t, srv)); len(d) > 0 {
+		t.Errorf("server changed: %v", d)
+	}
+}
+
+func TestReadingContentFailsHonestly(t *testing.T) {
+	srv := newServer(t)
+	seedSample(t, srv)
+	_, mp := mountDavtest(t, srv, "")
+	_, err := os.ReadFile(filepath.Join(mp, "Readme.md"))
+	if !errors.Is(err, syscall.EIO) {
+		t.Fatalf("reading a placeholder: got %v, want EIO until hydration exists", err)
+	}
+}
+
+func TestLargeFolderListsCompletely(t *testing.T) {
+	srv := newServer(t)
+	const n = 10_000
+	if err := srv.MkdirAll("big"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, err := srv.WriteFile(fmt.Sprintf("big/file-%05d ü.txt", i), []byte(strconv.Itoa(i)), sampleTime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, mp := mountDavtest(t, srv, "")
+	entries, err := os.ReadDir(filepath.Join(mp, "big"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != n {
+		t.Fatalf("listed %d entries, want %d", len(entries), n)
+	}
+	for i, e := range entries {
+		if want := fmt.Sprintf("file-%05d ü.txt", i); e.Name() != want {
+			t.Fatalf("entry %d is %q, want %q", i, e.Name(), want)
+		}
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Size() != int64(len(strconv.Itoa(i))) {
+			t.Fatalf("%s: size %d", e.Name(), info.Size())
+		}
+	}
+	if c := srv.Counts(); c.Requests["PROPFIND/1"] > 3 {
+		t.Errorf("%d Depth-1 PROPFINDs for one folder: listed more than once", c.Requests["PROPFIND/1"])
+	}
+}
+
+func TestRemountRevalidatesWithoutRelisting(t *testing.T) {
+	srv := newServer(t)
+	seedSample(t, srv)
+	cacheDir := t.TempDir()
+	s, mp := mountDavtest(t, srv, cacheDir)
+	first := walkMount(t, mp)
+	if err := s.Unmount(); err != nil {
+		t.Fatal(err)
+	}
+
+	srv.ResetCounts()
+	s2, mp2 := mountDavtest(t, srv, cacheDir)
+	if d := diffTrees(first, walkMount(t, mp2)); len(d) > 0 {
+		t.Fatalf("second mount differs:\n%s", strings.Join(d, "\n"))
+	}
+	c := srv.Counts()
+	if c.Requests["PROPFIND/1"] != 0 {
+		t.Errorf("remount relisted %d folders; unchanged folders must only be checked (Depth 0)", c.Requests["PROPFIND/1"])
+	}
+	if c.Requests["PROPFIND/0"] == 0 {
+		t.Errorf("remount made no Depth-0 check: the cache was trusted blindly")
+	}
+	t.Logf("remount walk: %d Depth-0, %d Depth-1 PROPFINDs", c.Requests["PROPFIND/0"], c.Requests["PROPFIND/1"])
+	if err := s2.Unmount(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A change on the server while unmounted: the next mount relists exactly the folders
+	// on the changed path (root, Documents, Notes), and shows the new file.
+	if _, err := srv.WriteFile("Documents/Notes/new note.md", []byte("new"), sampleTime); err != nil {
+		t.Fatal(err)
+	}
+	srv.ResetCounts()
+	_, mp3 := mountDavtest(t, srv, cacheDir)
+	if d := diffTrees(walkServer(t, srv), walkMount(t, mp3)); len(d) > 0 {
+		t.Fatalf("third mount differs:\n%s", strings.Join(d, "\n"))
+	}
+	if got := srv.Counts().Requests["PROPFIND/1"]; got != 3 {
+		t.Errorf("relisted %d folders after one change, want 3 (the changed path only)", got)
+	}
+}
+
+func TestRemoteChangesShowWithoutRemount(t *testing.T) {
+	srv := newServer(t)
+	seedSample(t, srv)
+	_, mp := mount(t, mountOpts{url: srv.URL(), user: "alice", password: "app-password-1",
+		listingTTL: 50 * time.Millisecond, kernelTTL: 50 * time.Millisecond})
+	if _, err := os.Stat(filepath.Join(mp, "Documents/Notes/todo 100%.md")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.WriteFile("Documents/Notes/added.txt", []byte("12345"), sampleTime); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.WriteFile("Documents/Notes/todo 100%.md", []byte("changed and longer"), sampleTime); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Remove("Readme.md"); err != nil {
+		t.Fatal(err)
+	}
+	want := walkServer(t, srv)
+	eventually(t, 10*time.Second, func() error {
+		if d := diffTrees(want, walkMount(t, mp)); len(d) > 0 {
+			return fmt.Errorf("mount still differs: %v", d)
+		}
+		return nil
+	})
+}
+
+// eventually retries check until it passes or the deadline ends; it asserts an outcome,
+// not a duration.
+func eventually(t *testing.T, limit time.Duration, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestStatfsReportsQuota(t *testing.T) {
+	srv := newServer(t)
+	seedSample(t, srv)
+	_, mp := mountDavtest(t, srv, "")
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(mp, &st); err != nil {
+		t.Fatal(err)
+	}
+	total := int64(st.Blocks) * st.Bsize
+	free := int64(st.Bavail) * st.Bsize
+	const quota = 5 << 30
+	if total < quota-st.Bsize || total > quota {
+		t.Errorf("statfs total %d, want the 5 GiB quota", total)
+	}
+	if used := total - free; used < 300<<20 || used > 301<<20 {
+		t.Errorf("statfs used %d, want about 300 MiB", used)
+	}
+}
+
+func TestWrongPasswordFailsFast(t *testing.T) {
+	srv := newServer(t)
+	mp := t.TempDir()
+	_, err := Start(t.Context(), Config{URL: srv.URL(), User: "alice", Password: "wrong",
+		Mountpoint: mp, CacheDir: t.TempDir(), Logger: testLogger(t)})
+	if err == nil {
+		t.Fatal("mounted with a wrong password")
+	}
+	if !strings.Contains(err.Error(), "refused the credentials") || strings.Contains(err.Error(), "wrong") {
+		t.Errorf("error should say the credentials were refused and never echo the password: %v", err)
+	}
+	if m, _ := isMounted(mp); m {
+		t.Error("left a mount behind")
+	}
+}
+
+func isMounted(dir string) (bool, error) {
+	for _, m := range ncvfsMounts() {
+		if m == dir {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func TestMountpointProblemsAreExplained(t *testing.T) {
+	srv := newServer(t)
+	base := Config{URL: srv.URL(), User: "alice", Password: "app-password-1", CacheDir: t.TempDir(), Logger: testLogger(t)}
+
+	missing := base
+	missing.Mountpoint = filepath.Join(t.TempDir(), "nope")
+	if _, err := Start(t.Context(), missing); err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("missing mount point: %v", err)
+	}
+
+	_, mp := mountDavtest(t, srv, "")
+	busy := base
+	busy.Mountpoint = mp
+	busy.AllowNonEmpty = true
+	if _, err := Start(t.Context(), busy); err == nil || !strings.Contains(err.Error(), "busy") {
+		t.Errorf("busy mount point: %v", err)
+	}
+}

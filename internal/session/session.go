@@ -1,0 +1,238 @@
+// Package session wires one mounted account: discovery, the cache, the lister and the
+// FUSE file system. cmd/ncvfs, the demo and the end-to-end tests all mount through it.
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/ncvfs/ncvfs/cache"
+	"github.com/ncvfs/ncvfs/davclient"
+	"github.com/ncvfs/ncvfs/fusefs"
+	"github.com/ncvfs/ncvfs/hydrate"
+)
+
+// Config is everything a mount needs.
+type Config struct {
+	URL, User, Password string
+	Mountpoint          string
+	// CacheDir defaults to DefaultCacheDir(URL, User).
+	CacheDir           string
+	InsecureSkipVerify bool
+	AllowOther         bool
+	AllowNonEmpty      bool
+	Debug              bool
+	ListingTTL         time.Duration
+	KernelTTL          time.Duration
+	// DiscoverTimeout bounds the first contact with the server; default 30s.
+	DiscoverTimeout time.Duration
+	Logger          *slog.Logger
+}
+
+// Session is a live mount.
+type Session struct {
+	Info   davclient.ServerInfo
+	Store  *cache.Store
+	Lister *hydrate.Lister
+	FS     *fusefs.FS
+	server *fuse.Server
+	mp     string
+	log    *slog.Logger
+}
+
+// Start checks the mount point, reaches the server, opens the cache and mounts. Every
+// error it returns is a sentence a person can act on.
+func Start(ctx context.Context, cfg Config) (*Session, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := fusefs.CheckMountpoint(cfg.Mountpoint, cfg.AllowNonEmpty); err != nil {
+		return nil, err
+	}
+	client, err := davclient.New(davclient.Config{
+		URL: cfg.URL, User: cfg.User, Password: cfg.Password,
+		InsecureSkipVerify: cfg.InsecureSkipVerify, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	timeout := cfg.DiscoverTimeout
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	info, err := client.Discover(dctx)
+	cancel()
+	if err != nil {
+		return nil, explainDiscover(cfg, err)
+	}
+
+	dir := cfg.CacheDir
+	if dir == "" {
+		if dir, err = DefaultCacheDir(cfg.URL, cfg.User); err != nil {
+			return nil, err
+		}
+	}
+	store, err := cache.Open(dir, cache.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("open the cache in %s: %w", dir, err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			store.Close()
+		}
+	}()
+	rootID, err := adoptAccount(store, cfg, info)
+	if err != nil {
+		return nil, err
+	}
+
+	var fsys *fusefs.FS
+	lister := hydrate.NewLister(hydrate.ListerConfig{
+		Store: store, Client: client, Dialect: info.Dialect, RootID: rootID,
+		TTL: cfg.ListingTTL, Logger: log,
+		OnChange: func(dirID uint64, d cache.Diff) { fsys.OnListingChange(dirID, d) },
+	})
+	if info.Root.HasQuota {
+		lister.SetQuota(hydrate.Quota{Used: info.Root.QuotaUsed, Available: info.Root.QuotaAvailable, Known: true})
+	}
+	fsys = fusefs.New(fusefs.Config{
+		Store: store, Lister: lister, RootID: rootID,
+		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()),
+		KernelTTL: cfg.KernelTTL, Logger: log,
+	})
+	server, err := fusefs.Mount(cfg.Mountpoint, fsys, fusefs.MountOptions{
+		FsName: fsName(cfg, info), AllowOther: cfg.AllowOther,
+		AllowNonEmpty: cfg.AllowNonEmpty, Debug: cfg.Debug,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	log.Info("mounted", "url", redactURL(cfg.URL), "user", cfg.User, "dialect", info.Dialect.String(),
+		"mountpoint", cfg.Mountpoint, "cache", dir)
+	return &Session{Info: info, Store: store, Lister: lister, FS: fsys, server: server,
+		mp: cfg.Mountpoint, log: log}, nil
+}
+
+// adoptAccount makes sure the cache belongs to this account, then records the root.
+func adoptAccount(store *cache.Store, cfg Config, info davclient.ServerInfo) (uint64, error) {
+	acc := cache.Account{
+		URL: redactURL(cfg.URL), FilesURL: info.FilesURL, Login: cfg.User, UserID: info.UserID,
+		Dialect: info.Dialect.String(), Capabilities: info.Capabilities.Raw,
+		QuotaUsed: info.Root.QuotaUsed, QuotaAvailable: info.Root.QuotaAvailable,
+		HasQuota: info.Root.HasQuota, DataFingerprint: info.Root.DataFingerprint,
+		UpdatedAt: time.Now(),
+	}
+	if err := store.ClaimAccount(acc); err != nil {
+		return 0, fmt.Errorf("cache directory %s: %w", store.Dir(), err)
+	}
+	rootID, err := store.PutRoot(hydrate.ItemFromEntry(info.Root, info.Root.FileID))
+	if err != nil {
+		return 0, fmt.Errorf("record the root folder: %w", err)
+	}
+	acc.RootID = rootID
+	if err := store.SetAccount(acc); err != nil {
+		return 0, fmt.Errorf("record the account: %w", err)
+	}
+	return rootID, nil
+}
+
+// explainDiscover turns a failed first contact into advice.
+func explainDiscover(cfg Config, err error) error {
+	switch {
+	case errors.Is(err, davclient.ErrUnauthorized):
+		return fmt.Errorf("the server refused the credentials for user %q: check the user name and the app password "+
+			"(Nextcloud: Settings > Security > Devices & sessions > Create new app password): %w", cfg.User, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("the server at %s did not answer in time: check the URL and your network: %w", redactURL(cfg.URL), err)
+	case errors.Is(err, davclient.ErrTransient):
+		return fmt.Errorf("cannot reach the server at %s: check the URL and your network: %w", redactURL(cfg.URL), err)
+	case errors.Is(err, davclient.ErrNotFound):
+		return fmt.Errorf("no WebDAV folder at %s: check the URL: %w", redactURL(cfg.URL), err)
+	}
+	return fmt.Errorf("cannot use the server at %s: %w", redactURL(cfg.URL), err)
+}
+
+// Wait blocks until the file system is unmounted (by Unmount, or from outside).
+func (s *Session) Wait() { s.server.Wait() }
+
+// Unmount detaches the mount and closes the cache. Safe to call more than once.
+func (s *Session) Unmount() error {
+	var errs []error
+	if s.server != nil {
+		if err := s.server.Unmount(); err != nil {
+			errs = append(errs, fmt.Errorf("unmount %s: %w", s.mp, err))
+		} else {
+			s.server = nil
+		}
+	}
+	if len(errs) == 0 && s.Store != nil {
+		if err := s.Store.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		s.Store = nil
+	}
+	return errors.Join(errs...)
+}
+
+// DefaultCacheDir is $XDG_CACHE_HOME/ncvfs/<user>@<host><path>, one folder per account.
+func DefaultCacheDir(rawURL, user string) (string, error) {
+	base := os.Getenv("XDG_CACHE_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("no cache directory: set XDG_CACHE_HOME or --cache-dir: %w", err)
+		}
+		base = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(base, "ncvfs", accountKey(rawURL, user)), nil
+}
+
+// accountKey makes a file name from an account: readable, and with no path separators.
+func accountKey(rawURL, user string) string {
+	host, path := rawURL, ""
+	if u, err := url.Parse(rawURL); err == nil && u.Host != "" {
+		host, path = u.Host, strings.Trim(u.Path, "/")
+	}
+	key := user + "@" + host
+	if path != "" {
+		key += "_" + path
+	}
+	return strings.Map(func(r rune) rune {
+		if r == '/' || r == '\\' || r == 0 || r == ':' {
+			return '_'
+		}
+		return r
+	}, key)
+}
+
+func fsName(cfg Config, info davclient.ServerInfo) string {
+	host := cfg.URL
+	if u, err := url.Parse(cfg.URL); err == nil && u.Host != "" {
+		host = u.Host
+	}
+	// fusermount and mount(2) take options separated by commas.
+	return strings.ReplaceAll(cfg.User+"@"+host, ",", "_")
+}
+
+// redactURL drops any user:password@ a user may have typed into the URL.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	u.User = nil
+	return u.String()
+}
