@@ -148,7 +148,7 @@ func (fsys *FS) fillAttr(it *cache.Item, out *fuse.Attr) {
 	out.Blksize = blockSize
 	out.Blocks = 0
 	if !it.MTime.IsZero() {
-		out.SetTimes(nil, &it.MTime, &it.MTime)
+		out.SetTimes(&it.MTime, &it.MTime, &it.MTime)
 	}
 	perm := permOf(it)
 	if it.IsDir {

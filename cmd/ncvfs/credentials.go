@@ -98,4 +98,3 @@ func netrcLookup(path, host, user string) (login, password string, ok bool) {
 	}
 	return "", "", false
 }
-

@@ -401,3 +401,55 @@ func TestMountpointProblemsAreExplained(t *testing.T) {
 		t.Errorf("busy mount point: %v", err)
 	}
 }
+
+// With a kernel cache of an hour, only ncvfs's own invalidations can make a remote change
+// visible: a listing that finds changes must push them to the kernel.
+func TestRemoteChangesInvalidateTheKernelCache(t *testing.T) {
+	srv := newServer(t)
+	seedSample(t, srv)
+	_, mp := mount(t, mountOpts{url: srv.URL(), user: "alice", password: "app-password-1",
+		listingTTL: 20 * time.Millisecond, kernelTTL: time.Hour})
+	todo := filepath.Join(mp, "Documents/Notes/todo 100%.md")
+	added := filepath.Join(mp, "Documents/Notes/added.txt")
+	readme := filepath.Join(mp, "Readme.md")
+	before, err := os.Stat(todo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(added); !os.IsNotExist(err) {
+		t.Fatalf("added.txt before it exists: %v", err)
+	}
+	if _, err := os.Stat(readme); err != nil {
+		t.Fatal(err)
+	}
+
+	newBody := strings.Repeat("changed ", 100)
+	if _, err := srv.WriteFile("Documents/Notes/todo 100%.md", []byte(newBody), sampleTime.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.WriteFile("Documents/Notes/added.txt", []byte("new"), sampleTime); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Remove("Readme.md"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error {
+		// Visiting the folders is what lets ncvfs notice (no poller yet).
+		os.ReadDir(filepath.Join(mp, "Documents/Notes"))
+		os.ReadDir(mp)
+		st, err := os.Stat(todo)
+		if err != nil {
+			return err
+		}
+		if st.Size() == before.Size() || st.Size() != int64(len(newBody)) {
+			return fmt.Errorf("todo size still %d", st.Size())
+		}
+		if _, err := os.Stat(added); err != nil {
+			return fmt.Errorf("added.txt: %w", err)
+		}
+		if _, err := os.Stat(readme); !os.IsNotExist(err) {
+			return fmt.Errorf("Readme.md still there: %v", err)
+		}
+		return nil
+	})
+}

@@ -172,6 +172,13 @@ func (s *Session) Wait() { s.server.Wait() }
 func (s *Session) Unmount() error {
 	var errs []error
 	if s.server != nil {
+		if mounted, err := fusefs.IsMountpoint(s.mp); err == nil && !mounted {
+			// Unmounted from outside (ncvfs unmount, fusermount3 -u): the serve loop has
+			// ended; there is nothing left to detach.
+			s.server = nil
+		}
+	}
+	if s.server != nil {
 		if err := s.server.Unmount(); err != nil {
 			errs = append(errs, fmt.Errorf("unmount %s: %w", s.mp, err))
 		} else {
