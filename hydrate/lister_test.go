@@ -1,0 +1,220 @@
+package hydrate
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ncvfs/ncvfs/cache"
+	"github.com/ncvfs/ncvfs/davclient"
+	"github.com/ncvfs/ncvfs/davclient/davtest"
+)
+
+type fixture struct {
+	srv    *davtest.Server
+	store  *cache.Store
+	lister *Lister
+	rootID uint64
+	diffs  chan cache.Diff
+}
+
+// newFixture connects a Lister to the test server, as a mount would, without mounting.
+func newFixture(t *testing.T, ttl time.Duration) *fixture {
+	t.Helper()
+	srv, err := davtest.New(davtest.Options{User: "u", Password: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Close)
+	for _, p := range []string{"a/b/c/deep.txt", "a/one.txt", "top.txt"} {
+		if _, err := srv.WriteFile(p, []byte("x"), time.Unix(1700000000, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client, err := davclient.New(davclient.Config{URL: srv.URL(), User: "u", Password: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := client.Discover(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := cache.Open(t.TempDir(), cache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	rootID, err := store.PutRoot(ItemFromEntry(info.Root, info.Root.FileID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{srv: srv, store: store, rootID: rootID, diffs: make(chan cache.Diff, 100)}
+	f.lister = NewLister(ListerConfig{Store: store, Client: client, Dialect: info.Dialect,
+		RootID: rootID, TTL: ttl, OnChange: func(_ uint64, d cache.Diff) { f.diffs <- d }})
+	return f
+}
+
+// walk lists every folder below id, depth first, as find would.
+func (f *fixture) walk(t *testing.T, id uint64) int {
+	t.Helper()
+	if err := f.lister.Ensure(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	kids, err := f.store.Children(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := len(kids)
+	for _, k := range kids {
+		if k.IsDir {
+			n += f.walk(t, k.ID)
+		}
+	}
+	return n
+}
+
+func (f *fixture) requests(method string) int64 { return f.srv.Counts().Requests[method] }
+
+func TestFirstVisitListsThenTTLIsFree(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	if n := f.walk(t, f.rootID); n != 6 {
+		t.Fatalf("walk found %d items, want 6", n)
+	}
+	if got := f.requests("PROPFIND/1"); got != 4 {
+		t.Errorf("first walk: %d listings, want 4 (root, a, a/b, a/b/c)", got)
+	}
+	f.srv.ResetCounts()
+	f.walk(t, f.rootID)
+	if total := f.srv.Counts().Total(); total != 0 {
+		t.Errorf("second walk within the TTL made %d requests", total)
+	}
+}
+
+func TestNextcloudParentVouchesForUnchangedFolders(t *testing.T) {
+	f := newFixture(t, 10*time.Millisecond)
+	f.walk(t, f.rootID)
+	time.Sleep(20 * time.Millisecond) // let the TTL pass: the walk must revalidate
+	f.srv.ResetCounts()
+	f.walk(t, f.rootID)
+	if d0, d1 := f.requests("PROPFIND/0"), f.requests("PROPFIND/1"); d0 != 1 || d1 != 0 {
+		t.Errorf("revalidating an unchanged tree: %d Depth-0, %d Depth-1; want 1 and 0", d0, d1)
+	}
+
+	if _, err := f.srv.WriteFile("a/b/c/new.txt", []byte("n"), time.Unix(1700000000, 0)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	f.srv.ResetCounts()
+	if n := f.walk(t, f.rootID); n != 7 {
+		t.Fatalf("walk after a change found %d items, want 7", n)
+	}
+	if d1 := f.requests("PROPFIND/1"); d1 != 4 {
+		t.Errorf("a change in a/b/c relisted %d folders, want the 4 on its path", d1)
+	}
+	select {
+	case d := <-drainLast(f.diffs):
+		if len(d.Added) != 1 || d.Added[0] != "new.txt" {
+			t.Errorf("last diff %+v, want new.txt added", d)
+		}
+	default:
+		t.Error("no change reported to OnChange")
+	}
+}
+
+// drainLast returns a channel holding only the last diff reported.
+func drainLast(ch chan cache.Diff) chan cache.Diff {
+	out := make(chan cache.Diff, 1)
+	var last *cache.Diff
+	for {
+		select {
+		case d := <-ch:
+			last = &d
+		default:
+			if last != nil {
+				out <- *last
+			}
+			return out
+		}
+	}
+}
+
+func TestConcurrentVisitsShareOneListing(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	remove := f.srv.AddFault(davtest.Fault{Method: "PROPFIND", Delay: 50 * time.Millisecond})
+	defer remove()
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- f.lister.Ensure(context.Background(), f.rootID)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := f.requests("PROPFIND/1"); got != 1 {
+		t.Errorf("20 concurrent visits made %d listings, want 1", got)
+	}
+}
+
+func TestInterruptedVisitorLeavesTheListingToOthers(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	remove := f.srv.AddFault(davtest.Fault{Method: "PROPFIND", Delay: 200 * time.Millisecond})
+	defer remove()
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan error, 1)
+	go func() { first <- f.lister.Ensure(ctx, f.rootID) }()
+	time.Sleep(20 * time.Millisecond)
+	cancel()
+	if err := <-first; !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted visitor: %v, want context.Canceled", err)
+	}
+	if err := f.lister.Ensure(context.Background(), f.rootID); err != nil {
+		t.Fatalf("second visitor: %v", err)
+	}
+	if got := f.requests("PROPFIND/1"); got != 1 {
+		t.Errorf("%d listings: the interrupted one should have gone on and been shared", got)
+	}
+	if _, err := f.store.Lookup(f.rootID, "top.txt"); err != nil {
+		t.Errorf("listing not stored: %v", err)
+	}
+}
+
+func TestFolderGoneOnServer(t *testing.T) {
+	f := newFixture(t, 10*time.Millisecond)
+	f.walk(t, f.rootID)
+	a, err := f.store.Lookup(f.rootID, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.srv.Remove("a"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	err = f.lister.Ensure(context.Background(), a.ID)
+	if !errors.Is(err, cache.ErrNotFound) && !errors.Is(err, davclient.ErrNotFound) {
+		t.Fatalf("visiting a folder deleted on the server: %v, want not found", err)
+	}
+	if _, err := f.store.Get(a.ID); !errors.Is(err, cache.ErrNotFound) {
+		t.Errorf("deleted folder still cached: %v", err)
+	}
+}
+
+func TestQuotaComesFromTheRoot(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	if err := f.lister.Ensure(context.Background(), f.rootID); err != nil {
+		t.Fatal(err)
+	}
+	q := f.lister.Quota()
+	if !q.Known || q.Used != 3 {
+		t.Errorf("quota %+v, want known with 3 bytes used", q)
+	}
+}
