@@ -1,5 +1,6 @@
 // Package cache is what ncvfs knows, durably: the bbolt metadata of every remote item
-// (placeholders), the children index, the account record and, later, content state.
+// (placeholders), the children index, the account record, and the content records:
+// which byte ranges of each file's sparse content file hold which version.
 //
 // It knows nothing of HTTP or FUSE. Every logical change is one bbolt transaction; values
 // are copied out before a transaction ends. Keys are big-endian item ids; the children
@@ -22,8 +23,9 @@ var (
 	ErrLocked = errors.New("cache: database in use by another ncvfs process")
 )
 
-// SchemaVersion is the on-disk format version this build writes.
-const SchemaVersion = 1
+// SchemaVersion is the on-disk format version this build writes. Version 2 added the
+// content records (content and LRU buckets, usage counters) and item encoding 2.
+const SchemaVersion = 2
 
 // ContentState is how much of an item's content is local.
 type ContentState uint8
@@ -58,8 +60,12 @@ type Item struct {
 	// ListedETag (folders) is the folder's ETag when its children were last listed;
 	// "" means never listed. Local state: a listing of the parent never changes it.
 	ListedETag string
-	// Content (files) is local state: a listing never changes it.
+	// Content (files) is local state: a listing changes it only to drop content of a
+	// version the server no longer has (see Diff.ContentDropped).
 	Content ContentState
+	// LocalBytes (files) is local state: the bytes of content present, what st_blocks
+	// reports. Kept equal to the content record's Local().
+	LocalBytes int64
 }
 
 // Listing is one folder's answer to a Depth-1 PROPFIND, applied in one transaction.
@@ -83,6 +89,9 @@ type Diff struct {
 	// MovedIn lists the items that came from another folder (moved on the server); their
 	// new names are in Added or Changed. The old folder's kernel entry needs dropping.
 	MovedIn []Move
+	// ContentDropped lists the files whose local content the listing dropped because
+	// their ETag or size changed: the kernel's cached pages of them are stale.
+	ContentDropped []uint64
 }
 
 // Move says where an item moved in by a listing was before.
@@ -92,7 +101,8 @@ type Move struct {
 	FromName   string
 }
 
-// Empty reports whether nothing changed.
+// Empty reports whether nothing changed. (A content drop always comes with a Changed
+// name, so ContentDropped needs no check of its own.)
 func (d Diff) Empty() bool { return len(d.Added)+len(d.Removed)+len(d.Changed) == 0 }
 
 // Account is the record of which account this cache belongs to and what the server said.

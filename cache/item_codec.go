@@ -4,13 +4,14 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
 // Item records are a compact binary encoding, not JSON or gob: Get and Lookup sit on
-// the FUSE hot path. Layout, version 1:
+// the FUSE hot path. Layout, version 2:
 //
-//	byte     encoding version (1)
+//	byte     encoding version (2)
 //	byte     flags (isDir, permsKnown, hasMTime)
 //	uvarint  parent id
 //	string   name
@@ -18,10 +19,14 @@ import (
 //	varint   mtime seconds, uvarint mtime nanoseconds   (only if hasMTime)
 //	string   etag, permissions, ownerID, ownerName, checksums, listedETag
 //	byte     content state
+//	uvarint  local bytes   (version 2 only; version 1 records decode with 0)
 //
 // A string is a uvarint length followed by that many bytes. The id is the key and is
-// not repeated in the value.
-const itemEncodingV1 = 1
+// not repeated in the value. Records are always written in the newest version.
+const (
+	itemEncodingV1 = 1
+	itemEncodingV2 = 2
+)
 
 const (
 	flagIsDir      = 1 << 0
@@ -44,7 +49,7 @@ func appendItem(buf []byte, it *Item) []byte {
 	if !it.MTime.IsZero() {
 		flags |= flagHasMTime
 	}
-	buf = append(buf, itemEncodingV1, flags)
+	buf = append(buf, itemEncodingV2, flags)
 	buf = binary.AppendUvarint(buf, it.Parent)
 	buf = appendString(buf, it.Name)
 	buf = binary.AppendVarint(buf, it.Size)
@@ -58,12 +63,13 @@ func appendItem(buf []byte, it *Item) []byte {
 	buf = appendString(buf, it.OwnerName)
 	buf = appendString(buf, it.Checksums)
 	buf = appendString(buf, it.ListedETag)
-	return append(buf, byte(it.Content))
+	buf = append(buf, byte(it.Content))
+	return binary.AppendUvarint(buf, uint64(max(it.LocalBytes, 0)))
 }
 
 // encodedItemSize bounds the length appendItem produces, to size buffers once.
 func encodedItemSize(it *Item) int {
-	const varints = 2 + 3*binary.MaxVarintLen64 + binary.MaxVarintLen32 + 1
+	const varints = 2 + 4*binary.MaxVarintLen64 + binary.MaxVarintLen32 + 1
 	return varints + 7*binary.MaxVarintLen64 + len(it.Name) + len(it.ETag) + len(it.Permissions) +
 		len(it.OwnerID) + len(it.OwnerName) + len(it.Checksums) + len(it.ListedETag)
 }
@@ -78,11 +84,12 @@ func appendString(buf []byte, s string) []byte {
 // read data ends. Truncated or garbage input gives an error, never a panic.
 func decodeItem(id uint64, data []byte) (Item, error) {
 	d := decoder{buf: data, copied: string(data)}
-	if v := d.byte(); v != itemEncodingV1 {
+	version := d.byte()
+	if version != itemEncodingV1 && version != itemEncodingV2 {
 		if d.err != nil {
 			return Item{}, fmt.Errorf("%w: id %d: empty", errBadRecord, id)
 		}
-		return Item{}, fmt.Errorf("%w: id %d: unknown encoding version %d", errBadRecord, id, v)
+		return Item{}, fmt.Errorf("%w: id %d: unknown encoding version %d", errBadRecord, id, version)
 	}
 	flags := d.byte()
 	if flags&^knownFlags != 0 {
@@ -107,6 +114,10 @@ func decodeItem(id uint64, data []byte) (Item, error) {
 	it.Checksums = d.string()
 	it.ListedETag = d.string()
 	content := d.byte()
+	var localBytes uint64
+	if version >= itemEncodingV2 {
+		localBytes = d.uvarint()
+	}
 	if d.err != nil {
 		return Item{}, fmt.Errorf("%w: id %d: %w", errBadRecord, id, d.err)
 	}
@@ -116,7 +127,11 @@ func decodeItem(id uint64, data []byte) (Item, error) {
 	if content > byte(ContentDirty) {
 		return Item{}, fmt.Errorf("%w: id %d: unknown content state %d", errBadRecord, id, content)
 	}
+	if localBytes > math.MaxInt64 {
+		return Item{}, fmt.Errorf("%w: id %d: local bytes %d out of range", errBadRecord, id, localBytes)
+	}
 	it.Content = ContentState(content)
+	it.LocalBytes = int64(localBytes)
 	return it, nil
 }
 

@@ -18,8 +18,8 @@ func codecSamples() []Item {
 			Permissions: "SRMGDNVW", PermsKnown: true, OwnerID: "alice", OwnerName: "Alice A.",
 			Checksums: "SHA1:da39a3ee MD5:d41d8cd9", ListedETag: "listed", Content: ContentDirty,
 		},
-		{ID: 3, Name: strings.Repeat("x", 1000), Size: 1 << 62, MTime: time.Unix(0, 1).UTC(), Content: ContentPartial},
-		{ID: 4, Name: "local", MTime: time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC), Content: ContentLocal},
+		{ID: 3, Name: strings.Repeat("x", 1000), Size: 1 << 62, MTime: time.Unix(0, 1).UTC(), Content: ContentPartial, LocalBytes: 1 << 40},
+		{ID: 4, Name: "local", MTime: time.Date(2262, 1, 1, 0, 0, 0, 0, time.UTC), Content: ContentLocal, LocalBytes: 1<<63 - 1},
 	}
 }
 
@@ -28,7 +28,7 @@ func sameItem(a, b Item) bool {
 		a.Size == b.Size && a.MTime.Equal(b.MTime) && a.MTime.IsZero() == b.MTime.IsZero() &&
 		a.ETag == b.ETag && a.Permissions == b.Permissions && a.PermsKnown == b.PermsKnown &&
 		a.OwnerID == b.OwnerID && a.OwnerName == b.OwnerName && a.Checksums == b.Checksums &&
-		a.ListedETag == b.ListedETag && a.Content == b.Content
+		a.ListedETag == b.ListedETag && a.Content == b.Content && a.LocalBytes == b.LocalBytes
 }
 
 func TestItemCodecRoundTrip(t *testing.T) {
@@ -62,10 +62,10 @@ func TestItemCodecRejectsGarbage(t *testing.T) {
 	it := fileItem(5, "a", "e", 1)
 	good := appendItem(nil, &it)
 	cases := map[string][]byte{
-		"unknown version": append([]byte{2}, good[1:]...),
+		"unknown version": append([]byte{3}, good[1:]...),
 		"unknown flag":    append([]byte{1, 0x80}, good[2:]...),
 		"trailing bytes":  append(append([]byte(nil), good...), 0),
-		"bad content":     append(append([]byte(nil), good[:len(good)-1]...), 9),
+		"bad content":     append(append([]byte(nil), good[:len(good)-2]...), 9, 0), // then LocalBytes 0
 		"huge string":     {1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f},
 		"overlong varint": {1, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01},
 	}

@@ -213,7 +213,8 @@ func (s *Store) PutRoot(root Item) (uint64, error) {
 
 // UpdateRemote refreshes one item's remote fields from a Depth-0 answer, keeping its
 // place (Parent, Name) and local fields. A kind change drops the item's subtree and
-// local state. changed reports whether anything was written.
+// local state; a file's new ETag or size drops its content (file removed after the
+// commit) unless it has local changes. changed reports whether anything was written.
 func (s *Store) UpdateRemote(it Item) (changed bool, err error) {
 	err = s.update(func(t *txn) error {
 		old, ok, err := t.getItem(it.ID)
@@ -232,9 +233,12 @@ func (s *Store) UpdateRemote(it Item) (changed bool, err error) {
 			next.ID, next.Parent, next.Name = old.ID, old.Parent, old.Name
 		} else {
 			next = mergeRemote(old, it)
-			if sameRemote(old, next) {
-				return nil
-			}
+		}
+		if _, err := t.dropStaleContent(old, &next); err != nil {
+			return err
+		}
+		if sameRemote(old, next) {
+			return nil
 		}
 		changed = true
 		return t.putItem(&next)
@@ -264,6 +268,7 @@ func mergeRemote(old, remote Item) Item {
 func freshRemote(remote Item) Item {
 	remote.ListedETag = ""
 	remote.Content = ContentOnline
+	remote.LocalBytes = 0
 	return remote
 }
 
@@ -271,7 +276,7 @@ func freshRemote(remote Item) Item {
 func sameRemote(a, b Item) bool {
 	return visiblyEqual(a, b) &&
 		a.OwnerID == b.OwnerID && a.OwnerName == b.OwnerName && a.Checksums == b.Checksums &&
-		a.ListedETag == b.ListedETag && a.Content == b.Content &&
+		a.ListedETag == b.ListedETag && a.Content == b.Content && a.LocalBytes == b.LocalBytes &&
 		a.Parent == b.Parent && a.Name == b.Name
 }
 

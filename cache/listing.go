@@ -15,6 +15,8 @@ var ErrBadListing = errors.New("cache: invalid listing")
 // ApplyListing stores one folder's Depth-1 answer in one transaction: the folder's
 // remote fields (its ETag becomes ListedETag too), new, changed, moved and removed
 // children. Unchanged children are not rewritten. See Listing for the id rules.
+// Content of a file whose ETag or size changed is dropped (Diff.ContentDropped), and so
+// is that of removed items; their files go after the commit.
 func (s *Store) ApplyListing(l Listing) (Diff, error) {
 	order, err := sortedChildren(l.Children)
 	if err != nil {
@@ -157,6 +159,7 @@ func (t *txn) applyListing(l *Listing, order []*Item) (Diff, error) {
 			return Diff{}, err
 		}
 	}
+	slices.Sort(r.diff.ContentDropped)
 	return r.diff, nil
 }
 
@@ -204,6 +207,9 @@ func (t *txn) updateListedDir(dir, remote Item) error {
 		next.ID, next.Parent, next.Name = dir.ID, dir.Parent, dir.Name
 	}
 	next.ListedETag = remote.ETag
+	if _, err := t.dropStaleContent(dir, &next); err != nil {
+		return err
+	}
 	if sameRemote(dir, next) {
 		return nil
 	}
@@ -243,6 +249,9 @@ func (r *listingRun) applyChild(c *Item, prev *childLink) (uint64, error) {
 	}
 	next := freshRemote(*c)
 	next.ID, next.Parent, next.Name = id, r.dirID, c.Name
+	if err := t.adoptKeptContent(&next); err != nil {
+		return 0, err
+	}
 	r.puts = append(r.puts, next)
 	if err := t.putLink(r.dirID, c.Name, id); err != nil {
 		return 0, err
@@ -264,6 +273,13 @@ func (r *listingRun) refreshChild(old Item, c *Item, prev *childLink) error {
 		next = mergeRemote(old, *c)
 	}
 	next.ID, next.Parent, next.Name = old.ID, dirID, c.Name
+	dropped, err := t.dropStaleContent(old, &next)
+	if err != nil {
+		return err
+	}
+	if dropped {
+		r.diff.ContentDropped = append(r.diff.ContentDropped, old.ID)
+	}
 	if old.Parent != dirID || old.Name != c.Name {
 		if err := t.deleteLinkIf(old.Parent, old.Name, old.ID); err != nil {
 			return err

@@ -11,8 +11,11 @@ import (
 type migrationStep func(tx *bolt.Tx) error
 
 // migrations maps a version v to the step that turns a v database into v+1.
-// Version 1 is the first on-disk format, so there are no steps yet.
-var migrations = map[uint64]migrationStep{}
+var migrations = map[uint64]migrationStep{
+	// 1 -> 2: content records. Version 1 items decode as items without content
+	// (LocalBytes 0), and a missing usage counter reads as 0, so only buckets are new.
+	1: func(tx *bolt.Tx) error { return createBuckets(tx, bucketContent, bucketLRU) },
+}
 
 // initSchema creates the buckets of a fresh database, or checks and upgrades the
 // version of an existing one. A newer version is refused before anything is written.
@@ -38,13 +41,20 @@ func initSchema(tx *bolt.Tx, steps map[uint64]migrationStep) error {
 			}
 		}
 	}
-	for _, name := range [][]byte{bucketMeta, bucketItems, bucketChildren, bucketAccount} {
-		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-			return fmt.Errorf("cache: create bucket %s: %w", name, err)
-		}
+	if err := createBuckets(tx, bucketMeta, bucketItems, bucketChildren, bucketAccount, bucketContent, bucketLRU); err != nil {
+		return err
 	}
 	if fresh {
 		return putSchemaVersion(tx, SchemaVersion)
+	}
+	return nil
+}
+
+func createBuckets(tx *bolt.Tx, names ...[]byte) error {
+	for _, name := range names {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("cache: create bucket %s: %w", name, err)
+		}
 	}
 	return nil
 }

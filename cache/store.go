@@ -24,10 +24,15 @@ var (
 	bucketItems    = []byte("items")    // 8-byte big-endian id -> encoded Item
 	bucketChildren = []byte("children") // 8-byte big-endian parent id + name -> 8-byte child id
 	bucketAccount  = []byte("account")  // keyAccount -> Account as JSON
+	bucketContent  = []byte("content")  // 8-byte big-endian id -> encoded Content record
+	bucketLRU      = []byte("lru")      // 8-byte big-endian LastUse nanos + 8-byte id -> empty
 
 	keySchema  = []byte("schema")  // 8-byte big-endian version
 	keyRootID  = []byte("root")    // 8-byte big-endian id of the root item
 	keyAccount = []byte("account") // the single account record
+
+	keyContentBytes = []byte("contentBytes") // 8-byte big-endian sum of Local() over all content records
+	keyContentFiles = []byte("contentFiles") // 8-byte big-endian number of content records
 )
 
 // Store is the bbolt-backed metadata store of one cache directory. It is safe for
@@ -51,6 +56,9 @@ func Open(dir string, opt Options) (*Store, error) {
 		return nil, errors.New("cache: open: empty cache directory")
 	}
 	if err := preparePrivateDir(dir); err != nil {
+		return nil, err
+	}
+	if err := preparePrivateDir(filepath.Join(dir, contentDirName)); err != nil {
 		return nil, err
 	}
 	timeout := opt.LockTimeout

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -182,10 +183,11 @@ func TestOpenMigratesOlderSchema(t *testing.T) {
 	saved := migrations
 	t.Cleanup(func() { migrations = saved })
 	ran := 0
-	migrations = map[uint64]migrationStep{0: func(tx *bolt.Tx) error {
+	migrations = maps.Clone(saved)
+	migrations[0] = func(tx *bolt.Tx) error {
 		ran++
 		return tx.Bucket(bucketMeta).Put([]byte("migrated"), []byte("yes"))
-	}}
+	}
 	s, err = Open(dir, Options{})
 	if err != nil {
 		t.Fatalf("Open: %v", err)

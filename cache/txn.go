@@ -21,7 +21,11 @@ type txn struct {
 	s  *Store
 	tx *bolt.Tx
 	// Buckets are opened on first use: each open costs allocations, and Get needs one.
-	itemsB, childrenB, metaB *bolt.Bucket
+	itemsB, childrenB, metaB, contentB, lruB *bolt.Bucket
+	// dropFiles are the ids whose content files go once this transaction commits (see
+	// content_files.go); detached are those files, moved aside just before the commit.
+	dropFiles []uint64
+	detached  []detachedFile
 	// values hands out buffers for Put values, which bbolt keeps until commit.
 	values arena
 	key    [8]byte
@@ -54,8 +58,23 @@ func (s *Store) view(fn func(t *txn) error) error {
 	return s.db.View(func(tx *bolt.Tx) error { return fn(newTxn(s, tx)) })
 }
 
+// update runs fn in one write transaction. Content files of records dropped by fn are
+// moved aside as the last step before the commit and removed after it (put back if the
+// commit fails), so from the commit on ContentPath is free for the new version.
 func (s *Store) update(fn func(t *txn) error) error {
-	return s.db.Update(func(tx *bolt.Tx) error { return fn(newTxn(s, tx)) })
+	var t *txn
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		t = newTxn(s, tx)
+		if err := fn(t); err != nil {
+			return err
+		}
+		t.detachDroppedFiles()
+		return nil
+	})
+	if t != nil {
+		t.settleDetached(err == nil)
+	}
+	return err
 }
 
 func idKey(id uint64) []byte { return binary.BigEndian.AppendUint64(nil, id) }
@@ -96,7 +115,11 @@ func (t *txn) putItem(it *Item) error {
 	return nil
 }
 
+// deleteItem removes id's record and, with it, its content (see dropContentOfRemoved).
 func (t *txn) deleteItem(id uint64) error {
+	if err := t.dropContentOfRemoved(id); err != nil {
+		return err
+	}
 	binary.BigEndian.PutUint64(t.key[:], id)
 	if err := t.items().Delete(t.key[:]); err != nil {
 		return fmt.Errorf("cache: delete item %d: %w", id, err)

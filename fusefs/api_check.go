@@ -27,6 +27,14 @@ var (
 	_ = (fs.NodeStatfser)((*File)(nil))
 	_ = (fs.NodeOnForgetter)((*File)(nil))
 	_ = (fs.NodeOpener)((*File)(nil))
-	_ = (fs.NodeReader)((*File)(nil))
 	_ = (fs.NodeSetattrer)((*File)(nil))
+
+	_ = (fs.FileReader)((*fileHandle)(nil))
+	_ = (fs.FileReleaser)((*fileHandle)(nil))
+	_ = (fs.FilePassthroughFder)((*fileHandle)(nil))
+)
+
+var (
+	_ = (fs.NodeGetxattrer)((*node)(nil))
+	_ = (fs.NodeListxattrer)((*node)(nil))
 )

@@ -21,10 +21,17 @@
 // listed before is served from the cache (and the failure logged); a folder never listed
 // fails with EIO. Getattr and Statfs never touch the network.
 //
-// # Content and writes
+// # Content
 //
-// This first version shows placeholders only: opening a file for reading works, reading
-// its bytes fails with EIO until content hydration exists, and every change (create,
-// write, rename, delete, setattr) fails with EROFS rather than being accepted locally
-// and lost.
+// Opening a file fetches nothing; a read blocks until the bytes it asks for are local
+// (hydrate fetches a block, or streams the rest of the file once reads are sequential)
+// and returns EINTR when interrupted, while the download goes on for other readers.
+// Pages the kernel cached stay cached across opens (FOPEN_KEEP_CACHE) until the server's
+// version changes (NotifyContent). A complete, verified file is handed to the kernel as
+// a passthrough backing file where the kernel allows it, so re-reads never reach us.
+//
+// # Writes
+//
+// Every change (create, write, rename, delete, setattr) fails with EROFS until uploads
+// exist, rather than being accepted locally and lost.
 package fusefs

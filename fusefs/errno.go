@@ -24,6 +24,8 @@ func toErrno(err error) syscall.Errno {
 		return syscall.ENOSPC
 	case errors.Is(err, davclient.ErrLocked):
 		return syscall.EBUSY
+	case errors.Is(err, syscall.ENOSPC):
+		return syscall.ENOSPC // the local disk is full
 	}
 	return syscall.EIO
 }

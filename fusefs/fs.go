@@ -26,9 +26,10 @@ const blockSize = 4096
 
 // Config wires an FS.
 type Config struct {
-	Store  *cache.Store
-	Lister *hydrate.Lister
-	RootID uint64
+	Store   *cache.Store
+	Lister  *hydrate.Lister
+	Fetcher *hydrate.Fetcher
+	RootID  uint64
 	// UID and GID own every item: the mounting user.
 	UID, GID  uint32
 	KernelTTL time.Duration
@@ -139,14 +140,14 @@ const (
 // fillAttr turns a cached item into what stat shows. Folders report size 0, so
 // du --apparent-size of the mount adds up to the server's own total (the root's oc:size).
 // Folders have one link: find must not take the "nlink-2 subfolders" shortcut.
-// Blocks are 0: nothing is local yet.
+// Blocks count the bytes actually local, so du shows local use.
 func (fsys *FS) fillAttr(it *cache.Item, out *fuse.Attr) {
 	out.Ino = it.ID
 	out.Nlink = 1
 	out.Uid = fsys.cfg.UID
 	out.Gid = fsys.cfg.GID
 	out.Blksize = blockSize
-	out.Blocks = 0
+	out.Blocks = uint64(it.LocalBytes+511) / 512
 	if !it.MTime.IsZero() {
 		out.SetTimes(&it.MTime, &it.MTime, &it.MTime)
 	}
@@ -199,6 +200,9 @@ func (fsys *FS) newChild(ctx context.Context, parent *fs.Inode, it *cache.Item) 
 // the folder's lock while it waits for the very request that triggered the listing.
 func (fsys *FS) OnListingChange(dirID uint64, diff cache.Diff) {
 	go fsys.notify(dirID, diff)
+	for _, id := range diff.ContentDropped {
+		fsys.OnContentDropped(id)
+	}
 }
 
 func (fsys *FS) notify(dirID uint64, diff cache.Diff) {
@@ -225,5 +229,31 @@ func (fsys *FS) notify(dirID uint64, diff cache.Diff) {
 	}
 	for _, name := range diff.Added {
 		dir.NotifyEntry(name) // a cached "no such file" must go
+	}
+}
+
+// OnContentDropped tells open files and the kernel that a file's local bytes are gone
+// because the server has another version. Returns at once, like OnListingChange.
+func (fsys *FS) OnContentDropped(id uint64) {
+	go func() {
+		if fsys.cfg.Fetcher != nil {
+			fsys.cfg.Fetcher.Invalidate(id)
+		}
+		fsys.OnVersionChange(id)
+	}()
+}
+
+// OnLocalBytesChange makes the kernel ask again for a file's attributes (its block count
+// changed), keeping its cached pages: they are still this version's bytes.
+func (fsys *FS) OnLocalBytesChange(id uint64) {
+	if in := fsys.inode(id); in != nil {
+		in.NotifyContent(-1, 0) // a negative offset invalidates attributes only
+	}
+}
+
+// OnVersionChange drops the kernel's cached pages and attributes of a file.
+func (fsys *FS) OnVersionChange(id uint64) {
+	if in := fsys.inode(id); in != nil {
+		in.NotifyContent(0, 0)
 	}
 }

@@ -93,9 +93,11 @@ func TestFirstVisitListsThenTTLIsFree(t *testing.T) {
 }
 
 func TestNextcloudParentVouchesForUnchangedFolders(t *testing.T) {
-	f := newFixture(t, 10*time.Millisecond)
+	// The TTL must outlast one walk, even on a loaded machine, and then expire.
+	const ttl = 300 * time.Millisecond
+	f := newFixture(t, ttl)
 	f.walk(t, f.rootID)
-	time.Sleep(20 * time.Millisecond) // let the TTL pass: the walk must revalidate
+	time.Sleep(ttl + 50*time.Millisecond)
 	f.srv.ResetCounts()
 	f.walk(t, f.rootID)
 	if d0, d1 := f.requests("PROPFIND/0"), f.requests("PROPFIND/1"); d0 != 1 || d1 != 0 {
@@ -105,7 +107,7 @@ func TestNextcloudParentVouchesForUnchangedFolders(t *testing.T) {
 	if _, err := f.srv.WriteFile("a/b/c/new.txt", []byte("n"), time.Unix(1700000000, 0)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(20 * time.Millisecond)
+	time.Sleep(ttl + 50*time.Millisecond)
 	f.srv.ResetCounts()
 	if n := f.walk(t, f.rootID); n != 7 {
 		t.Fatalf("walk after a change found %d items, want 7", n)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ncvfs/ncvfs/fusefs"
+	"github.com/ncvfs/ncvfs/hydrate"
 	"github.com/ncvfs/ncvfs/internal/session"
 )
 
@@ -83,6 +84,7 @@ type mountFlags struct {
 	insecure, allowOther, allowNonEmpty    bool
 	debugFUSE                              bool
 	listingTTL                             time.Duration
+	cacheSize, minFree                     byteSize
 }
 
 func cmdMount(args []string, stdout, stderr io.Writer) error {
@@ -97,6 +99,9 @@ func cmdMount(args []string, stdout, stderr io.Writer) error {
 	fl.BoolVar(&f.allowOther, "allow-other", false, "let other users see the mount (needs user_allow_other in /etc/fuse.conf)")
 	fl.BoolVar(&f.allowNonEmpty, "allow-non-empty", false, "mount over a folder that is not empty (its files are hidden while mounted)")
 	fl.BoolVar(&f.debugFUSE, "debug-fuse", false, "log every FUSE request (very verbose)")
+	f.cacheSize, f.minFree = hydrate.DefaultCacheSize, hydrate.DefaultMinFreeSpace
+	fl.Var(&f.cacheSize, "cache-size", "how much downloaded content to keep; least recently used files beyond it become placeholders again (e.g. 20G, 500M)")
+	fl.Var(&f.minFree, "min-free-space", "free space to leave on the cache's disk (e.g. 2G)")
 	fl.DurationVar(&f.listingTTL, "listing-ttl", 0, "how long a folder listing is trusted before it is checked with the server again (default 5s)")
 	fl.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: ncvfs mount [flags] URL MOUNTPOINT\n\n"+
@@ -134,6 +139,7 @@ func cmdMount(args []string, stdout, stderr io.Writer) error {
 		URL: pos[0], User: creds.user, Password: creds.password, Mountpoint: pos[1],
 		CacheDir: f.cacheDir, InsecureSkipVerify: f.insecure, AllowOther: f.allowOther,
 		AllowNonEmpty: f.allowNonEmpty, Debug: f.debugFUSE, ListingTTL: f.listingTTL, Logger: logger,
+		CacheSize: int64(f.cacheSize), MinFreeSpace: int64(f.minFree),
 	})
 	if err != nil {
 		return err

@@ -1,7 +1,10 @@
 package session
 
 import (
+	"crypto/sha256"
+	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -103,14 +106,17 @@ func walkDisk(t *testing.T, root string) map[string]treeEntry {
 	return want
 }
 
-func TestInteropApache(t *testing.T) { testInterop(t, realservers.StartApache(t)) }
+func TestInteropApache(t *testing.T) { testInterop(t, realservers.StartApache(t), false) }
 
-func TestInteropRclone(t *testing.T) { testInterop(t, realservers.StartRclone(t)) }
+// rclone serve webdav (1.60) keeps answering a folder's old mtime after files are added
+// to it on disk (seen with curl: its own directory cache, even with --dir-cache-time 0s),
+// so after a change its folder mtimes are not compared.
+func TestInteropRclone(t *testing.T) { testInterop(t, realservers.StartRclone(t), true) }
 
 // testInterop mounts a real WebDAV server from Debian (generic fallback: no file ids, no
 // permissions, no quota) and checks the mount shows the served folder exactly, without
 // downloading content.
-func testInterop(t *testing.T, s *realservers.Server) {
+func testInterop(t *testing.T, s *realservers.Server, staleFolderMtimes bool) {
 	seedReal(t, s)
 	proxy, viaProxy := newCountingProxy(t, s.URL)
 	sess, mp := mount(t, mountOpts{url: viaProxy, user: s.User, password: s.Password,
@@ -133,6 +139,25 @@ func testInterop(t *testing.T, s *realservers.Server) {
 		t.Error("no PROPFIND went through the proxy")
 	}
 
+	// A large file reads back byte-exact through the mount.
+	big := make([]byte, 24<<20+123)
+	for i := range big {
+		big[i] = byte(rand.Uint32())
+	}
+	if err := s.Seed("big file.bin", big, sampleTime); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error {
+		got, err := os.ReadFile(filepath.Join(mp, "big file.bin"))
+		if err != nil {
+			return err
+		}
+		if sha256.Sum256(got) != sha256.Sum256(big) {
+			return errString(fmt.Sprintf("read %d bytes that differ from the %d served", len(got), len(big)))
+		}
+		return nil
+	})
+
 	// Without propagated ETags a change deep down is still found: folders are relisted
 	// after their TTL.
 	if err := s.Seed("deep/a/b/c/new.txt", []byte("new"), sampleTime); err != nil {
@@ -140,11 +165,26 @@ func testInterop(t *testing.T, s *realservers.Server) {
 	}
 	want = walkDisk(t, s.DataDir)
 	eventually(t, 10*time.Second, func() error {
-		if d := diffTrees(want, walkMount(t, mp)); len(d) > 0 {
+		got := walkMount(t, mp)
+		if staleFolderMtimes {
+			want, got = withoutFolderMtimes(want), withoutFolderMtimes(got)
+		}
+		if d := diffTrees(want, got); len(d) > 0 {
 			return errString(strings.Join(d, "; "))
 		}
 		return nil
 	})
+}
+
+func withoutFolderMtimes(m map[string]treeEntry) map[string]treeEntry {
+	out := make(map[string]treeEntry, len(m))
+	for p, e := range m {
+		if e.Dir {
+			e.MTime = 0
+		}
+		out[p] = e
+	}
+	return out
 }
 
 type errString string

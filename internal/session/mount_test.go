@@ -208,14 +208,50 @@ func TestChangesAreRefusedNotLost(t *testing.T) {
 	}
 }
 
-func TestReadingContentFailsHonestly(t *testing.T) {
+func TestReadingThroughTheMount(t *testing.T) {
 	srv := newServer(t)
 	seedSample(t, srv)
-	_, mp := mountDavtest(t, srv, "")
-	_, err := os.ReadFile(filepath.Join(mp, "Readme.md"))
-	if !errors.Is(err, syscall.EIO) {
-		t.Fatalf("reading a placeholder: got %v, want EIO until hydration exists", err)
+	sess, mp := mountDavtest(t, srv, "")
+	srv.ResetCounts()
+
+	// Every file of the tree reads back as the server's bytes (cat, as a user would).
+	want := walkServer(t, srv)
+	for p, e := range want {
+		if e.Dir || e.Size > 1<<20 {
+			continue
+		}
+		got := runTool(t, "cat", filepath.Join(mp, p))
+		body, err := srv.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != string(body) {
+			t.Errorf("%s: read %d bytes that differ from the server's %d", p, len(got), len(body))
+		}
 	}
+
+	// The 300 MiB file: the first 4 KiB cost one block, not the file.
+	srv.ResetCounts()
+	head := runTool(t, "head", "-c", "4096", filepath.Join(mp, "Photos/big.bin"))
+	if head != string(davtest.SyntheticBytes(7, 0, 4096)) {
+		t.Fatal("head of big.bin differs from the server's bytes")
+	}
+	if got := srv.Counts().ResponseBytes["GET"]; got > 1<<20 {
+		t.Errorf("head -c 4096 of a 300 MiB file downloaded %d bytes", got)
+	}
+	// du counts what is local now (recorded when the file closes), ls still the whole size.
+	eventually(t, 10*time.Second, func() error {
+		st, err := os.Stat(filepath.Join(mp, "Photos/big.bin"))
+		if err != nil {
+			return err
+		}
+		blocks := st.Sys().(*syscall.Stat_t).Blocks * 512
+		if st.Size() != 300<<20 || blocks == 0 || blocks > 1<<20 {
+			return fmt.Errorf("big.bin after head: size %d, %d bytes local; want the full size and a little local", st.Size(), blocks)
+		}
+		return nil
+	})
+	_ = sess
 }
 
 func TestLargeFolderListsCompletely(t *testing.T) {

@@ -33,6 +33,9 @@ type Config struct {
 	Debug              bool
 	ListingTTL         time.Duration
 	KernelTTL          time.Duration
+	// CacheSize bounds local content (default hydrate.DefaultCacheSize); MinFreeSpace is
+	// what must stay free on the cache's disk (default hydrate.DefaultMinFreeSpace).
+	CacheSize, MinFreeSpace int64
 	// DiscoverTimeout bounds the first contact with the server; default 30s.
 	DiscoverTimeout time.Duration
 	Logger          *slog.Logger
@@ -40,13 +43,14 @@ type Config struct {
 
 // Session is a live mount.
 type Session struct {
-	Info   davclient.ServerInfo
-	Store  *cache.Store
-	Lister *hydrate.Lister
-	FS     *fusefs.FS
-	server *fuse.Server
-	mp     string
-	log    *slog.Logger
+	Info    davclient.ServerInfo
+	Store   *cache.Store
+	Lister  *hydrate.Lister
+	Fetcher *hydrate.Fetcher
+	FS      *fusefs.FS
+	server  *fuse.Server
+	mp      string
+	log     *slog.Logger
 }
 
 // Start checks the mount point, reaches the server, opens the cache and mounts. Every
@@ -107,8 +111,24 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	if info.Root.HasQuota {
 		lister.SetQuota(hydrate.Quota{Used: info.Root.QuotaUsed, Available: info.Root.QuotaAvailable, Known: true})
 	}
+	if n, err := store.SweepContent(); err != nil {
+		log.Warn("cannot clean the content cache", "op", "sweep", "err", err)
+	} else if n > 0 {
+		log.Info("removed content files left without a record", "op", "sweep", "files", n)
+	}
+	budget := &hydrate.Budget{Store: store, MaxBytes: orDefault(cfg.CacheSize, hydrate.DefaultCacheSize),
+		MinFree: orDefault(cfg.MinFreeSpace, hydrate.DefaultMinFreeSpace), Logger: log}
+	fetcher := hydrate.NewFetcher(hydrate.FetcherConfig{
+		Store: store, Client: client, Logger: log,
+		OnVersionChange: func(id uint64) { fsys.OnVersionChange(id) },
+		OnStored: func(id uint64) {
+			budget.Enforce()
+			fsys.OnLocalBytesChange(id)
+		},
+	})
+	budget.Fetcher = fetcher
 	fsys = fusefs.New(fusefs.Config{
-		Store: store, Lister: lister, RootID: rootID,
+		Store: store, Lister: lister, Fetcher: fetcher, RootID: rootID,
 		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()),
 		KernelTTL: cfg.KernelTTL, Logger: log,
 	})
@@ -117,13 +137,14 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 		AllowNonEmpty: cfg.AllowNonEmpty, Debug: cfg.Debug,
 	})
 	if err != nil {
+		fetcher.Close()
 		return nil, err
 	}
 	ok = true
 	log.Info("mounted", "url", redactURL(cfg.URL), "user", cfg.User, "dialect", info.Dialect.String(),
 		"mountpoint", cfg.Mountpoint, "cache", dir)
-	return &Session{Info: info, Store: store, Lister: lister, FS: fsys, server: server,
-		mp: cfg.Mountpoint, log: log}, nil
+	return &Session{Info: info, Store: store, Lister: lister, Fetcher: fetcher, FS: fsys,
+		server: server, mp: cfg.Mountpoint, log: log}, nil
 }
 
 // adoptAccount makes sure the cache belongs to this account, then records the root.
@@ -186,12 +207,20 @@ func (s *Session) Unmount() error {
 		}
 	}
 	if len(errs) == 0 && s.Store != nil {
+		s.Fetcher.Close() // record what arrived while the store is still open
 		if err := s.Store.Close(); err != nil {
 			errs = append(errs, err)
 		}
 		s.Store = nil
 	}
 	return errors.Join(errs...)
+}
+
+func orDefault(v, def int64) int64 {
+	if v > 0 {
+		return v
+	}
+	return def
 }
 
 // DefaultCacheDir is $XDG_CACHE_HOME/ncvfs/<user>@<host><path>, one folder per account.

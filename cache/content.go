@@ -1,0 +1,245 @@
+package cache
+
+import (
+	"encoding/binary"
+	"fmt"
+	"time"
+)
+
+// Content returns what is local of id's bytes; ok is false when nothing is (no record).
+// The record may belong to an older version than the item's current ETag only between
+// a caller's reads; compare c.ETag when it matters.
+func (s *Store) Content(id uint64) (c Content, ok bool, err error) {
+	err = s.view(func(t *txn) error {
+		c, ok, err = t.getContent(id)
+		return err
+	})
+	if err != nil {
+		return Content{}, false, fmt.Errorf("cache: content of %d: %w", id, err)
+	}
+	return c, ok, nil
+}
+
+// RecordRanges records that the given ranges of id's content file now hold bytes of
+// version etag of a file of the given size; the caller has already fdatasync'ed the
+// file. A stored record of another etag or size is replaced (its ranges dropped).
+// Ranges are clamped to [0, size) and merged. The item's Content (ContentPartial, or
+// ContentLocal once verified) and LocalBytes change in the same transaction, and the
+// record's LastUse becomes now.
+//
+// ErrStale (nothing written) when the item's current ETag or size is not etag and
+// size; ErrNotFound when the item is gone; ErrDirty when it has local changes.
+func (s *Store) RecordRanges(id uint64, etag string, size int64, add []Range) (Content, error) {
+	if size < 0 {
+		return Content{}, fmt.Errorf("cache: record ranges of %d: negative size %d", id, size)
+	}
+	now := time.Now()
+	var out Content
+	err := s.update(func(t *txn) error {
+		it, err := t.currentFile(id, etag)
+		if err != nil {
+			return err
+		}
+		if it.Size != size {
+			return fmt.Errorf("%w: size %d, the server now says %d", ErrStale, size, it.Size)
+		}
+		old, had, err := t.getContent(id)
+		if err != nil {
+			return err
+		}
+		next := Content{ID: id, ETag: etag, Size: size, LastUse: storedTime(now)}
+		if had && old.ETag == etag && old.Size == size {
+			next.Ranges, next.Verified = old.Ranges, old.Verified
+		}
+		next.Ranges = unionRanges(next.Ranges, add, size)
+		if err := t.putContent(&next, oldOrNil(&old, had)); err != nil {
+			return err
+		}
+		state := ContentPartial
+		if next.Verified {
+			state = ContentLocal
+		}
+		out = next
+		return t.setItemContent(it, state, next.Local())
+	})
+	if err != nil {
+		return Content{}, fmt.Errorf("cache: record ranges of %d (etag %s): %w", id, etag, err)
+	}
+	return out, nil
+}
+
+// MarkVerified records that all of id's content of version etag is present and was
+// checked: the record becomes Verified and the item ContentLocal. ErrStale, ErrNotFound
+// and ErrDirty as for RecordRanges; an error if the recorded ranges do not cover the
+// file. An empty file needs no ranges, nor a record beforehand.
+func (s *Store) MarkVerified(id uint64, etag string) error {
+	err := s.update(func(t *txn) error {
+		it, err := t.currentFile(id, etag)
+		if err != nil {
+			return err
+		}
+		old, had, err := t.getContent(id)
+		if err != nil {
+			return err
+		}
+		next := Content{ID: id, ETag: etag, Size: it.Size, LastUse: storedTime(time.Now())}
+		sameVersion := had && old.ETag == etag && old.Size == it.Size
+		if sameVersion {
+			next.Ranges, next.LastUse = old.Ranges, old.LastUse
+		}
+		if !next.Complete() {
+			return fmt.Errorf("only %d of %d bytes are recorded; cannot verify an incomplete file", next.Local(), next.Size)
+		}
+		next.Verified = true
+		if !sameVersion || !old.Verified {
+			if err := t.putContent(&next, oldOrNil(&old, had)); err != nil {
+				return err
+			}
+		}
+		return t.setItemContent(it, ContentLocal, next.Local())
+	})
+	if err != nil {
+		return fmt.Errorf("cache: mark %d verified (etag %s): %w", id, etag, err)
+	}
+	return nil
+}
+
+// TouchContent sets the LastUse of id's content record, for LRU eviction; a no-op
+// without a record. It costs a commit: call it once per open, not per read.
+func (s *Store) TouchContent(id uint64, when time.Time) error {
+	err := s.update(func(t *txn) error {
+		old, ok, err := t.getContent(id)
+		if err != nil || !ok {
+			return err
+		}
+		next := old
+		next.LastUse = storedTime(when)
+		if next.LastUse.Equal(old.LastUse) {
+			return nil
+		}
+		return t.putContent(&next, &old)
+	})
+	if err != nil {
+		return fmt.Errorf("cache: touch content of %d: %w", id, err)
+	}
+	return nil
+}
+
+// DropContent removes id's content record, sets the item back to ContentOnline with
+// LocalBytes 0, and removes the content file after the commit (also a stray file
+// without a record, whether or not the item still exists). ErrDirty, and nothing
+// changes, if the item has local changes, or if it is gone but its record was kept
+// because it had them.
+func (s *Store) DropContent(id uint64) error {
+	err := s.update(func(t *txn) error {
+		it, exists, err := t.getItem(id)
+		if err != nil {
+			return err
+		}
+		if exists && it.Content == ContentDirty {
+			return ErrDirty
+		}
+		c, had, err := t.getContent(id)
+		if err != nil {
+			return err
+		}
+		if had && !exists {
+			// Only a removal of a dirty item leaves a record behind (dropContentOfRemoved).
+			return fmt.Errorf("%w (the server removed the file; the local changes are kept)", ErrDirty)
+		}
+		if had {
+			if err := t.deleteContent(&c); err != nil {
+				return err
+			}
+		} else {
+			t.dropFiles = append(t.dropFiles, id)
+		}
+		if !exists {
+			return nil
+		}
+		return t.setItemContent(it, ContentOnline, 0)
+	})
+	if err != nil {
+		return fmt.Errorf("cache: drop content of %d: %w", id, err)
+	}
+	return nil
+}
+
+// ContentUsage returns the bytes present over all content records and the number of
+// records, from running counters (no scan).
+func (s *Store) ContentUsage() (bytes int64, files int, err error) {
+	var n int64
+	err = s.view(func(t *txn) error {
+		bytes, n, err = t.usage()
+		return err
+	})
+	if err != nil {
+		return 0, 0, fmt.Errorf("cache: content usage: %w", err)
+	}
+	return bytes, int(n), nil
+}
+
+// LRU returns up to n content records, least recently used first.
+func (s *Store) LRU(n int) ([]Content, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	var out []Content
+	err := s.view(func(t *txn) error {
+		c := t.lru().Cursor()
+		for k, _ := c.First(); k != nil && len(out) < n; k, _ = c.Next() {
+			if len(k) != 16 {
+				return fmt.Errorf("cache: corrupt LRU entry of %d bytes", len(k))
+			}
+			id := binary.BigEndian.Uint64(k[8:])
+			rec, ok, err := t.getContent(id)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("cache: corrupt LRU index: entry for %d without a content record", id)
+			}
+			out = append(out, rec)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cache: LRU: %w", err)
+	}
+	return out, nil
+}
+
+// currentFile returns the file id if its current version is etag and it has no local
+// changes: the checks every content write starts with.
+func (t *txn) currentFile(id uint64, etag string) (Item, error) {
+	it, ok, err := t.getItem(id)
+	switch {
+	case err != nil:
+		return Item{}, err
+	case !ok:
+		return Item{}, ErrNotFound
+	case it.IsDir:
+		return Item{}, fmt.Errorf("%d is a folder", id)
+	case it.Content == ContentDirty:
+		return Item{}, ErrDirty
+	case it.ETag != etag:
+		return Item{}, fmt.Errorf("%w: the server now has etag %s", ErrStale, it.ETag)
+	}
+	return it, nil
+}
+
+// storedTime returns t as a record keeps it, so returned records equal stored ones.
+func storedTime(t time.Time) time.Time {
+	n := lastUseNanos(t)
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(n)).UTC()
+}
+
+func oldOrNil(old *Content, had bool) *Content {
+	if had {
+		return old
+	}
+	return nil
+}

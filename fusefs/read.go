@@ -1,0 +1,57 @@
+package fusefs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"syscall"
+
+	"github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/ncvfs/ncvfs/hydrate"
+)
+
+// Open – FUSE call; read-only opens succeed at once (nothing is fetched until a read),
+// writes are refused until uploads exist. The kernel keeps cached pages across opens
+// (FOPEN_KEEP_CACHE): they are dropped by NotifyContent when the server's version changes.
+func (f *File) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
+		return nil, 0, syscall.EROFS
+	}
+	h, err := f.fsys.cfg.Fetcher.Open(f.id)
+	if err != nil {
+		return nil, 0, f.fsys.errno("open", f.id, err)
+	}
+	return &fileHandle{h: h, fsys: f.fsys, id: f.id}, fuse.FOPEN_KEEP_CACHE, 0
+}
+
+// fileHandle is one open file.
+type fileHandle struct {
+	h    *hydrate.Handle
+	fsys *FS
+	id   uint64
+}
+
+// Read – FUSE call; blocks until the bytes asked for are local (not the whole file),
+// honours interrupts with EINTR while the download goes on for other readers.
+func (fh *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	n, err := fh.h.ReadAt(ctx, dest, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, fh.fsys.errno("read", fh.id, err)
+	}
+	return fuse.ReadResultData(dest[:n]), 0
+}
+
+// PassthroughFd – called by go-fuse at open: a complete, verified file is handed to the
+// kernel, which then reads it at local-disk speed without asking us. Its backing file
+// keeps this version's bytes even if a newer version replaces them later.
+func (fh *fileHandle) PassthroughFd() (int, bool) {
+	return fh.h.PassthroughFd()
+}
+
+// Release – FUSE call; the last release of a file stops its downloads.
+func (fh *fileHandle) Release(ctx context.Context) syscall.Errno {
+	fh.h.Close()
+	return 0
+}

@@ -1,0 +1,738 @@
+package hydrate
+
+// Lock order: Fetcher.mu before fileState.mu. Neither is held across a network call or a
+// bbolt transaction, except that Fetcher.mu is held while a file's state is first loaded
+// (one bbolt read and an open(2), no network).
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ncvfs/ncvfs/cache"
+	"github.com/ncvfs/ncvfs/davclient"
+)
+
+const (
+	// blockSize is what a random read fetches. The kernel asks for a single page on a
+	// standalone random read, so 64 KiB keeps the bytes fetched within 16x the bytes read,
+	// while one request on a fast link costs little more than its round trip.
+	blockSize = 64 << 10
+	// chunkSize is one write into the content file, and the step in which readers waiting
+	// on a transfer are woken.
+	chunkSize = 256 << 10
+	// seqSlack is how far from the previous read's end a read may start and still count as
+	// sequential: the kernel sends read-ahead requests concurrently and slightly out of order.
+	seqSlack = 1 << 20
+	// seqTrigger sequential reads in a row turn block fetches into one stream to the end.
+	seqTrigger = 2
+	// streamWindow: a missing byte this close ahead of a stream's position is left to the
+	// stream; farther away it gets a block fetch of its own.
+	streamWindow = 4 << 20
+	// recordEvery bytes of a transfer, what arrived is made durable and recorded in bbolt,
+	// so a restart keeps most of a large download.
+	recordEvery = 32 << 20
+	// transferAttempts bounds the resumptions of one transfer whose connection broke.
+	transferAttempts = 4
+)
+
+// ErrChangedWhileOpen: the file changed on the server after this handle had read from it;
+// reading on would mix two versions. Reopening gives the new version.
+var ErrChangedWhileOpen = errors.New("hydrate: the file changed on the server while it was open; reopen it to read the new version")
+
+// ErrChecksum: the downloaded bytes do not match the server's checksum.
+var ErrChecksum = errors.New("hydrate: downloaded content does not match the server's checksum")
+
+// FetcherConfig wires a Fetcher.
+type FetcherConfig struct {
+	Store  *cache.Store
+	Client davclient.Interface
+	Logger *slog.Logger
+	// MaxTransfers bounds concurrent downloads over all files; default 8.
+	MaxTransfers int
+	// OnVersionChange is told (with no lock held) when a file's local bytes were dropped
+	// because the server has another version, so the kernel's cached pages can go.
+	OnVersionChange func(id uint64)
+	// OnStored is told after bytes of id were recorded (the budget may need enforcing,
+	// and the kernel's cached block count is stale).
+	OnStored func(id uint64)
+}
+
+// Fetcher hydrates file content on demand: one shared set of transfers per file, each
+// reader waiting only for the bytes it needs.
+type Fetcher struct {
+	cfg FetcherConfig
+	log *slog.Logger
+	sem chan struct{}
+
+	mu    sync.Mutex
+	files map[uint64]*fileState
+
+	// background counts transfers, verifications and releases, so Close can wait.
+	background sync.WaitGroup
+}
+
+// Close stops every transfer and waits for the background work, recording what arrived.
+// The store must stay open until it returns.
+func (f *Fetcher) Close() {
+	f.mu.Lock()
+	for _, st := range f.files {
+		st.mu.Lock()
+		for _, x := range st.xfers {
+			x.cancel()
+		}
+		st.mu.Unlock()
+	}
+	f.mu.Unlock()
+	f.background.Wait()
+}
+
+// NewFetcher returns a Fetcher.
+func NewFetcher(cfg FetcherConfig) *Fetcher {
+	if cfg.MaxTransfers <= 0 {
+		cfg.MaxTransfers = 8
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Fetcher{cfg: cfg, log: log, sem: make(chan struct{}, cfg.MaxTransfers),
+		files: make(map[uint64]*fileState)}
+}
+
+// fileState is everything known about one open file's content.
+type fileState struct {
+	id uint64
+	f  *os.File
+
+	mu         sync.Mutex
+	etag       string
+	size       int64
+	checksum   string // "SHA1:<hex>" when the server offered one
+	gen        uint64 // bumped when another version replaced the local bytes
+	have       rangeSet
+	unrecorded rangeSet
+	wake       chan struct{} // closed and replaced on every change
+	opens      int
+	xfers      []*transfer
+	nextSeq    int64
+	seqRun     int
+	failures   int   // transfer failures so far; a waiter compares before and after
+	lastErr    error // the latest failure
+	verified   bool
+	verifying  bool
+	// noIfMatch: the server refused If-Match for a version that had not changed (Apache
+	// answers weak ETags for files written within the current second, and a weak ETag
+	// never matches). Transfers then compare the answer's ETag themselves.
+	noIfMatch bool
+	wg        sync.WaitGroup // running transfers
+}
+
+// transfer is one GET filling [pos, end) of a file.
+type transfer struct {
+	pos, end int64
+	stream   bool
+	cancel   context.CancelFunc
+}
+
+// broadcast wakes every waiter. Caller holds st.mu.
+func (st *fileState) broadcast() {
+	close(st.wake)
+	st.wake = make(chan struct{})
+}
+
+// Open returns a handle for reading id's content, loading what is already local.
+func (f *Fetcher) Open(id uint64) (*Handle, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st := f.files[id]
+	if st == nil {
+		var err error
+		if st, err = f.load(id); err != nil {
+			return nil, err
+		}
+		f.files[id] = st
+	}
+	st.mu.Lock()
+	st.opens++
+	st.mu.Unlock()
+	if err := f.cfg.Store.TouchContent(id, time.Now()); err != nil {
+		f.log.Debug("touch content", "op", "open", "fileid", id, "err", err)
+	}
+	return &Handle{f: f, st: st}, nil
+}
+
+// load reads the item and its local content record and opens the content file. The file
+// is opened before the record is trusted: a drop that races with us (a listing found a
+// new version) removes the path, and opening after it would find an empty file where the
+// record promises bytes.
+func (f *Fetcher) load(id uint64) (*fileState, error) {
+	it, err := f.cfg.Store.Get(id)
+	if err != nil {
+		return nil, fmt.Errorf("hydrate: open %d: %w", id, err)
+	}
+	if it.IsDir {
+		return nil, fmt.Errorf("hydrate: open %d: a folder has no content", id)
+	}
+	st := &fileState{id: id, etag: it.ETag, size: max(it.Size, 0), checksum: sha1Of(it.Checksums),
+		wake: make(chan struct{})}
+	path := f.cfg.Store.ContentPath(id)
+	if fh, err := os.OpenFile(path, os.O_RDWR, 0); err == nil {
+		rec, ok, err := f.cfg.Store.Content(id)
+		if err == nil && ok && rec.ETag == it.ETag && rec.Size == st.size {
+			for _, r := range rec.Ranges {
+				st.have.add(r.Off, r.End)
+			}
+			st.verified = rec.Verified
+			if err := fh.Truncate(st.size); err == nil {
+				st.f = fh
+				return st, nil
+			}
+		}
+		fh.Close()
+	}
+	// Nothing usable: bytes of another version, or a record without its file.
+	if err := f.cfg.Store.DropContent(id); err != nil && !errors.Is(err, cache.ErrNotFound) {
+		return nil, fmt.Errorf("hydrate: drop stale content of %d: %w", id, err)
+	}
+	if st.f, err = openContentFile(path, st.size, true); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// Evict turns a closed file back into a placeholder. It holds the Fetcher's lock so
+// that no Open can load the file while its bytes go.
+func (f *Fetcher) Evict(id uint64) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if st := f.files[id]; st != nil {
+		st.mu.Lock()
+		busy := st.opens > 0 || len(st.xfers) > 0 || st.verifying
+		st.mu.Unlock()
+		if busy {
+			return errBusy
+		}
+		delete(f.files, id)
+		st.f.Close()
+	}
+	return f.cfg.Store.DropContent(id)
+}
+
+var errBusy = errors.New("hydrate: the file is in use")
+
+// openContentFile opens (or creates) a sparse content file of the given size; fresh
+// empties it first (a file without a record is garbage from an older version).
+func openContentFile(path string, size int64, fresh bool) (*os.File, error) {
+	flags := os.O_RDWR | os.O_CREATE
+	if fresh {
+		flags |= os.O_TRUNC
+	}
+	fh, err := os.OpenFile(path, flags, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("hydrate: content file: %w", err)
+	}
+	if err := fh.Truncate(size); err != nil {
+		fh.Close()
+		return nil, fmt.Errorf("hydrate: size content file: %w", err)
+	}
+	return fh, nil
+}
+
+// sha1Of picks the SHA1 entry of an oc:checksums value ("SHA1:ab.. MD5:..").
+func sha1Of(checksums string) string {
+	for _, c := range strings.Fields(checksums) {
+		if strings.HasPrefix(strings.ToUpper(c), "SHA1:") {
+			return strings.ToLower(c[5:])
+		}
+	}
+	return ""
+}
+
+// Handle is one open of a file. A handle that has returned bytes of one version never
+// returns bytes of another: if the server's version changes under it, its reads fail
+// with ErrChangedWhileOpen.
+type Handle struct {
+	f       *Fetcher
+	st      *fileState
+	gen     uint64
+	started bool
+	closed  bool
+}
+
+// Size is the size of the version this handle reads.
+func (h *Handle) Size() int64 {
+	h.st.mu.Lock()
+	defer h.st.mu.Unlock()
+	return h.st.size
+}
+
+// Complete reports whether every byte is local and verified.
+func (h *Handle) Complete() bool {
+	h.st.mu.Lock()
+	defer h.st.mu.Unlock()
+	return h.st.verified
+}
+
+// ReadAt reads len(p) bytes at off (fewer at the end of the file), waiting only until
+// those bytes are local. It returns ctx's error when ctx ends first; the transfers it
+// started go on for other readers.
+func (h *Handle) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	st := h.st
+	st.mu.Lock()
+	seenFailures := st.failures
+	for {
+		if h.started && h.gen != st.gen {
+			st.mu.Unlock()
+			return 0, ErrChangedWhileOpen
+		}
+		if !h.started {
+			h.gen = st.gen // nothing returned yet: follow the newest version
+		}
+		if off >= st.size || len(p) == 0 {
+			st.mu.Unlock()
+			return 0, io.EOF
+		}
+		end := min(off+int64(len(p)), st.size)
+		if st.have.has(off, end) {
+			h.started = true
+			st.noteRead(off, end)
+			fh := st.f
+			st.mu.Unlock()
+			n, err := fh.ReadAt(p[:end-off], off)
+			if err != nil && !(err == io.EOF && int64(n) == end-off) {
+				return n, fmt.Errorf("hydrate: read content file: %w", err)
+			}
+			return n, nil
+		}
+		if st.failures != seenFailures {
+			err := st.lastErr
+			st.mu.Unlock()
+			return 0, err
+		}
+		h.f.ensure(st, off, end)
+		wake := st.wake
+		st.mu.Unlock()
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+		st.mu.Lock()
+	}
+}
+
+// noteRead tracks whether reads follow each other. Caller holds st.mu.
+func (st *fileState) noteRead(off, end int64) {
+	if off >= st.nextSeq-seqSlack && off <= st.nextSeq+seqSlack && off != 0 {
+		st.seqRun++
+	} else {
+		st.seqRun = 0
+	}
+	st.nextSeq = max(end, st.nextSeq)
+}
+
+// ensure starts what it takes to bring [off, end) in, unless a running transfer will.
+// Caller holds st.mu.
+func (f *Fetcher) ensure(st *fileState, off, end int64) {
+	miss := st.have.firstMissing(off, end)
+	for _, x := range st.xfers {
+		if x.pos <= miss && miss < x.end && (!x.stream || miss-x.pos <= streamWindow) {
+			return // on its way
+		}
+	}
+	sequential := st.seqRun >= seqTrigger && miss >= st.nextSeq-seqSlack && miss <= st.nextSeq+seqSlack
+	stop := st.size
+	if !sequential {
+		stop = min((max(end, miss+1)+blockSize-1)/blockSize*blockSize, st.size)
+	}
+	// Never fetch again what is already here.
+	stop = min(stop, st.have.nextPresent(miss, st.size))
+	for _, x := range st.xfers {
+		if x.pos > miss && x.pos < stop {
+			stop = x.pos // a running transfer already covers the rest
+		}
+	}
+	f.start(st, miss, stop, sequential)
+}
+
+// start launches a transfer of [off, end). Caller holds st.mu.
+func (f *Fetcher) start(st *fileState, off, end int64, stream bool) {
+	ctx, cancel := context.WithCancel(context.Background())
+	x := &transfer{pos: off, end: end, stream: stream, cancel: cancel}
+	st.xfers = append(st.xfers, x)
+	st.wg.Add(1)
+	f.background.Add(1)
+	ifMatch := st.etag
+	if st.noIfMatch {
+		ifMatch = ""
+	}
+	go f.run(ctx, st, x, st.gen, st.etag, ifMatch)
+}
+
+// run performs one transfer, resuming after a broken connection, and records what came.
+func (f *Fetcher) run(ctx context.Context, st *fileState, x *transfer, gen uint64, etag, ifMatch string) {
+	defer f.background.Done()
+	defer st.wg.Done()
+	defer x.cancel()
+	err := f.transfer(ctx, st, x, gen, etag, ifMatch)
+	st.mu.Lock()
+	for i, y := range st.xfers {
+		if y == x {
+			st.xfers = append(st.xfers[:i], st.xfers[i+1:]...)
+			break
+		}
+	}
+	versionMoved := errors.Is(err, davclient.ErrPrecondition) || errors.Is(err, errVersionMoved)
+	if err != nil && !versionMoved && ctx.Err() == nil && st.gen == gen {
+		st.failures++
+		st.lastErr = err
+		f.log.Warn("download failed", "op", "get", "fileid", st.id, "etag", etag,
+			"offset", x.pos, "err", err)
+	}
+	st.broadcast()
+	st.mu.Unlock()
+	if versionMoved && ctx.Err() == nil {
+		f.versionChanged(st, gen) // waiters go on with the new version, or without If-Match
+		return
+	}
+	f.persist(st)
+}
+
+var errVersionMoved = errors.New("the server answered with another version of the file")
+
+// transfer streams [x.pos, x.end) into the content file.
+func (f *Fetcher) transfer(ctx context.Context, st *fileState, x *transfer, gen uint64, etag, ifMatch string) error {
+	select {
+	case f.sem <- struct{}{}:
+		defer func() { <-f.sem }()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	path, err := f.cfg.Store.Path(st.id)
+	if err != nil {
+		return fmt.Errorf("hydrate: path of %d: %w", st.id, err)
+	}
+	buf := make([]byte, chunkSize)
+	var lastErr error
+	sinceRecord := int64(0)
+	for attempt := 0; attempt < transferAttempts; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-time.After(time.Duration(attempt*attempt) * 100 * time.Millisecond):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		st.mu.Lock()
+		pos := x.pos
+		st.mu.Unlock()
+		if pos >= x.end {
+			return nil
+		}
+		resp, err := f.cfg.Client.Get(ctx, path, davclient.GetOptions{Offset: pos, Length: x.end - pos, IfMatch: ifMatch})
+		if err != nil {
+			if errors.Is(err, davclient.ErrPrecondition) || ctx.Err() != nil || !errors.Is(err, davclient.ErrTransient) {
+				return err
+			}
+			lastErr = err
+			continue
+		}
+		if resp.ETag != "" && strings.TrimPrefix(resp.ETag, "W/") != strings.TrimPrefix(etag, "W/") {
+			resp.Body.Close()
+			return errVersionMoved // a server that ignores If-Match: compare ourselves
+		}
+		err = f.copyBody(st, x, gen, resp.Body, buf, &sinceRecord)
+		resp.Body.Close()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		var werr *writeError
+		if errors.As(err, &werr) {
+			return err // the local disk failed: retrying will not help
+		}
+		lastErr = err
+	}
+	return fmt.Errorf("hydrate: download of %q gave up after %d attempts: %w", path, transferAttempts, lastErr)
+}
+
+// writeError marks a failure of the local content file (a full disk, say).
+type writeError struct{ err error }
+
+func (e *writeError) Error() string { return "write content file: " + e.err.Error() }
+func (e *writeError) Unwrap() error { return e.err }
+
+// copyBody writes a response body into the content file, publishing each chunk.
+func (f *Fetcher) copyBody(st *fileState, x *transfer, gen uint64, body io.Reader, buf []byte, sinceRecord *int64) error {
+	for {
+		st.mu.Lock()
+		pos, fh, current := x.pos, st.f, st.gen == gen
+		st.mu.Unlock()
+		if !current {
+			return errVersionMoved
+		}
+		if pos >= x.end {
+			return nil
+		}
+		n, rerr := io.ReadFull(body, buf[:min(int64(len(buf)), x.end-pos)])
+		if n > 0 {
+			if _, err := fh.WriteAt(buf[:n], pos); err != nil {
+				return &writeError{err}
+			}
+			st.mu.Lock()
+			if st.gen != gen {
+				st.mu.Unlock()
+				return errVersionMoved
+			}
+			st.have.add(pos, pos+int64(n))
+			st.unrecorded.add(pos, pos+int64(n))
+			x.pos = pos + int64(n)
+			st.broadcast()
+			st.mu.Unlock()
+			*sinceRecord += int64(n)
+			if *sinceRecord >= recordEvery {
+				*sinceRecord = 0
+				f.persist(st)
+			}
+		}
+		if rerr != nil {
+			if x.pos >= x.end {
+				return nil
+			}
+			if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
+				return fmt.Errorf("hydrate: connection ended early at byte %d of %d: %w", x.pos, x.end, davclient.ErrTransient)
+			}
+			return rerr
+		}
+	}
+}
+
+// persist makes the bytes that arrived durable and records them; a complete file is
+// then verified in the background.
+func (f *Fetcher) persist(st *fileState) {
+	st.mu.Lock()
+	rs, etag, size, gen, fh := st.unrecorded, st.etag, st.size, st.gen, st.f
+	st.unrecorded = nil
+	complete := !st.verified && !st.verifying && st.have.has(0, size)
+	if complete {
+		st.verifying = true
+	}
+	st.mu.Unlock()
+	if len(rs) > 0 {
+		if err := unix.Fdatasync(int(fh.Fd())); err != nil {
+			f.log.Warn("cannot make content durable", "op", "sync", "fileid", st.id, "err", err)
+			return
+		}
+		if _, err := f.cfg.Store.RecordRanges(st.id, etag, size, rs); err != nil {
+			if !errors.Is(err, cache.ErrStale) {
+				f.log.Warn("cannot record downloaded ranges", "op", "record", "fileid", st.id, "err", err)
+			}
+			return
+		}
+		if f.cfg.OnStored != nil {
+			f.cfg.OnStored(st.id)
+		}
+	}
+	if complete {
+		f.background.Add(1)
+		go f.verify(st, gen, etag, fh, size)
+	}
+}
+
+// verify checks a complete file against the server's checksum (when there is one) and
+// marks it local. A mismatch drops the bytes: they are not what the server has.
+func (f *Fetcher) verify(st *fileState, gen uint64, etag string, fh *os.File, size int64) {
+	defer f.background.Done()
+	defer f.releaseIfIdle(st)
+	st.mu.Lock()
+	want := st.checksum
+	st.mu.Unlock()
+	var err error
+	if want != "" {
+		h := sha1.New()
+		if _, err = io.Copy(h, io.NewSectionReader(fh, 0, size)); err == nil {
+			if got := hex.EncodeToString(h.Sum(nil)); got != want {
+				err = fmt.Errorf("%w (SHA1 %s, server says %s)", ErrChecksum, got, want)
+			}
+		}
+	}
+	if err == nil {
+		err = f.cfg.Store.MarkVerified(st.id, etag)
+	}
+	st.mu.Lock()
+	st.verifying = false
+	if st.gen == gen && err == nil {
+		st.verified = true
+	}
+	st.mu.Unlock()
+	if errors.Is(err, ErrChecksum) {
+		f.log.Error("downloaded file is corrupt, dropping it", "op", "verify", "fileid", st.id, "err", err)
+		st.mu.Lock()
+		st.failures++
+		st.lastErr = err
+		st.mu.Unlock()
+		f.reset(st, gen, nil)
+	} else if err != nil && !errors.Is(err, cache.ErrStale) {
+		f.log.Warn("cannot mark content local", "op", "verify", "fileid", st.id, "err", err)
+	}
+}
+
+// versionChanged refreshes the file's metadata from the server after a transfer found
+// another version, then drops the old bytes.
+func (f *Fetcher) versionChanged(st *fileState, gen uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	path, err := f.cfg.Store.Path(st.id)
+	if err == nil {
+		var e davclient.Entry
+		if e, err = f.cfg.Client.Stat(ctx, path); err == nil {
+			st.mu.Lock()
+			unchanged := st.gen == gen && e.ETag == st.etag && e.Size == st.size && !st.noIfMatch
+			if unchanged {
+				st.noIfMatch = true
+				st.broadcast() // waiters retry, without If-Match
+			}
+			st.mu.Unlock()
+			if unchanged {
+				f.log.Info("the server refuses If-Match for an unchanged file; comparing ETags instead",
+					"op", "get", "fileid", st.id, "etag", e.ETag)
+				return
+			}
+			_, err = f.cfg.Store.UpdateRemote(itemFromEntry(e, st.id))
+		}
+	}
+	if err != nil {
+		f.log.Warn("file changed on the server and cannot be checked again", "op", "stat", "fileid", st.id, "err", err)
+	}
+	f.reset(st, gen, err)
+}
+
+// Invalidate drops the local bytes of id if they are not of the version the cache now
+// holds (a listing found a new ETag). Safe to call for files that are not open.
+func (f *Fetcher) Invalidate(id uint64) {
+	f.mu.Lock()
+	st := f.files[id]
+	f.mu.Unlock()
+	if st == nil {
+		return
+	}
+	st.mu.Lock()
+	gen := st.gen
+	st.mu.Unlock()
+	f.reset(st, gen, nil)
+}
+
+// reset replaces the local state of st (generation gen) by the version the cache holds
+// now. Transfers of the old version are cancelled; their bytes are never used.
+func (f *Fetcher) reset(st *fileState, gen uint64, cause error) {
+	it, err := f.cfg.Store.Get(st.id)
+	st.mu.Lock()
+	if st.gen != gen {
+		st.mu.Unlock()
+		return // someone else already did
+	}
+	st.gen++
+	for _, x := range st.xfers {
+		x.cancel()
+	}
+	st.xfers = nil
+	st.have, st.unrecorded = nil, nil
+	st.verified, st.seqRun = false, 0
+	if err == nil {
+		st.etag, st.size, st.checksum = it.ETag, max(it.Size, 0), sha1Of(it.Checksums)
+	} else if cause == nil {
+		cause = err
+	}
+	if cause != nil {
+		st.failures++
+		st.lastErr = cause
+	}
+	st.mu.Unlock()
+	if derr := f.cfg.Store.DropContent(st.id); derr != nil && !errors.Is(derr, cache.ErrNotFound) {
+		f.log.Warn("cannot drop stale content", "op", "drop", "fileid", st.id, "err", derr)
+	}
+	// The drop removed the file; give the open state a fresh one of the new size.
+	st.mu.Lock()
+	if fh, oerr := openContentFile(f.cfg.Store.ContentPath(st.id), st.size, true); oerr == nil {
+		old := st.f
+		st.f = fh
+		old.Close()
+	} else {
+		st.failures++
+		st.lastErr = oerr
+	}
+	st.broadcast()
+	st.mu.Unlock()
+	if f.cfg.OnVersionChange != nil {
+		f.cfg.OnVersionChange(st.id)
+	}
+}
+
+// Close releases the handle. When the last handle of a file closes, its transfers stop
+// (nobody is waiting for them) and what arrived is recorded.
+func (h *Handle) Close() error {
+	if h.closed {
+		return nil
+	}
+	h.closed = true
+	f, st := h.f, h.st
+	f.mu.Lock()
+	st.mu.Lock()
+	st.opens--
+	last := st.opens == 0
+	if last {
+		for _, x := range st.xfers {
+			x.cancel()
+		}
+	}
+	st.mu.Unlock()
+	f.mu.Unlock()
+	if !last {
+		return nil
+	}
+	f.background.Add(1)
+	go func() {
+		defer f.background.Done()
+		st.wg.Wait()
+		f.persist(st)
+		f.releaseIfIdle(st)
+	}()
+	return nil
+}
+
+// releaseIfIdle forgets a file nobody has open and nothing works on, closing its content
+// file; the next Open loads it again from the cache.
+func (f *Fetcher) releaseIfIdle(st *fileState) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.opens == 0 && len(st.xfers) == 0 && !st.verifying && f.files[st.id] == st {
+		delete(f.files, st.id)
+		st.f.Close()
+	}
+}
+
+// PassthroughFd returns the content file's descriptor when every byte is local and
+// verified, so the kernel can serve reads itself.
+func (h *Handle) PassthroughFd() (int, bool) {
+	h.st.mu.Lock()
+	defer h.st.mu.Unlock()
+	if !h.st.verified {
+		return 0, false
+	}
+	return int(h.st.f.Fd()), true
+}

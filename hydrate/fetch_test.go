@@ -1,0 +1,330 @@
+package hydrate
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ncvfs/ncvfs/davclient/davtest"
+)
+
+// contentFixture is a lister fixture plus a Fetcher.
+type contentFixture struct {
+	*fixture
+	fetcher *Fetcher
+}
+
+func newContentFixture(t *testing.T) *contentFixture {
+	t.Helper()
+	f := newFixture(t, time.Hour)
+	client := f.lister.cfg.Client
+	cf := &contentFixture{fixture: f}
+	cf.fetcher = NewFetcher(FetcherConfig{Store: f.store, Client: client})
+	t.Cleanup(cf.fetcher.Close) // before the store closes: cleanups run last-in first-out
+	return cf
+}
+
+// file adds a synthetic file on the server and returns its cached id.
+func (cf *contentFixture) file(t *testing.T, name string, size int64, seed uint64) uint64 {
+	t.Helper()
+	if _, err := cf.srv.WriteSynthetic(name, size, seed, time.Unix(1700000000, 0)); err != nil {
+		t.Fatal(err)
+	}
+	cf.lister.Invalidate(cf.rootID)
+	if err := cf.lister.Ensure(context.Background(), cf.rootID); err != nil {
+		t.Fatal(err)
+	}
+	it, err := cf.store.Lookup(cf.rootID, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return it.ID
+}
+
+// readAll reads a whole file through a handle in reads of n bytes.
+func readAll(t *testing.T, h *Handle, n int) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	buf := make([]byte, n)
+	for off := int64(0); ; {
+		k, err := h.ReadAt(context.Background(), buf, off)
+		out.Write(buf[:k])
+		off += int64(k)
+		if errors.Is(err, io.EOF) || (err == nil && k == 0) {
+			return out.Bytes()
+		}
+		if err != nil {
+			t.Fatalf("read at %d: %v", off, err)
+		}
+	}
+}
+
+func TestReadsReturnTheServersBytes(t *testing.T) {
+	cf := newContentFixture(t)
+	for i, size := range []int64{0, 1, 4096, 4097, 3<<20 + 17, 100 << 20} {
+		seed := uint64(i + 1)
+		id := cf.file(t, "f"+string(rune('a'+i)), size, seed)
+		h, err := cf.fetcher.Open(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := readAll(t, h, 128<<10)
+		want := davtest.SyntheticBytes(seed, 0, int(size))
+		if sha256.Sum256(got) != sha256.Sum256(want) {
+			t.Fatalf("size %d: bytes differ from the server's (got %d bytes)", size, len(got))
+		}
+		h.Close()
+	}
+}
+
+func TestConcurrentRandomReaders(t *testing.T) {
+	cf := newContentFixture(t)
+	const size = 20 << 20
+	id := cf.file(t, "random.bin", size, 99)
+	var wg sync.WaitGroup
+	for r := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h, err := cf.fetcher.Open(id)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer h.Close()
+			rng := rand.New(rand.NewPCG(uint64(r), 7))
+			for range 50 {
+				off := rng.Int64N(size)
+				n := 1 + rng.IntN(300_000)
+				buf := make([]byte, n)
+				k, err := h.ReadAt(context.Background(), buf, off)
+				if err != nil && !errors.Is(err, io.EOF) {
+					t.Errorf("read %d@%d: %v", n, off, err)
+					return
+				}
+				if want := davtest.SyntheticBytes(99, off, k); !bytes.Equal(buf[:k], want) {
+					t.Errorf("read %d@%d: wrong bytes", n, off)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestHeadOfAHugeFileFetchesOneBlock(t *testing.T) {
+	cf := newContentFixture(t)
+	id := cf.file(t, "huge.bin", 1<<30, 5)
+	cf.srv.ResetCounts()
+	h, err := cf.fetcher.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4096)
+	if _, err := h.ReadAt(context.Background(), buf, 0); err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
+	if !bytes.Equal(buf, davtest.SyntheticBytes(5, 0, 4096)) {
+		t.Fatal("wrong bytes")
+	}
+	c := cf.srv.Counts()
+	if got := c.ResponseBytes["GET"]; got > blockSize {
+		t.Errorf("head -c 4096 of 1 GiB fetched %d bytes, want at most one block (%d)", got, blockSize)
+	}
+	if c.Requests["GET"] != 1 {
+		t.Errorf("%d GETs, want 1", c.Requests["GET"])
+	}
+}
+
+func TestCutDownloadEndsWithCorrectBytes(t *testing.T) {
+	cf := newContentFixture(t)
+	id := cf.file(t, "cut.bin", 8<<20, 11)
+	remove := cf.srv.AddFault(davtest.Fault{Method: "GET", Nth: 1, CutAfter: 3<<20 + 5})
+	defer remove()
+	h, err := cf.fetcher.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	// Sequential reads: the stream breaks half-way and is resumed.
+	got := readAll(t, h, 128<<10)
+	if !bytes.Equal(got, davtest.SyntheticBytes(11, 0, 8<<20)) {
+		t.Fatal("bytes after a cut connection differ from the server's")
+	}
+}
+
+func TestChangeDuringDownloadIsNeverMixed(t *testing.T) {
+	cf := newContentFixture(t)
+	const size = 8 << 20
+	id := cf.file(t, "changing.bin", size, 1)
+	// The stream is throttled and breaks at 3 MiB, after the server's copy changed at
+	// 2 MiB: resuming must meet the new version and never splice it onto the old one.
+	remove := cf.srv.AddFault(davtest.Fault{Method: "GET", BytesPerSecond: 16 << 20})
+	defer remove()
+	removeCut := cf.srv.AddFault(davtest.Fault{Method: "GET", CutAfter: 3 << 20}) // only the stream is that long
+	defer removeCut()
+	h, err := cf.fetcher.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	var got bytes.Buffer
+	buf := make([]byte, 128<<10)
+	changed := false
+	var readErr error
+	for off := int64(0); off < size; {
+		if !changed && off >= size/4 {
+			if _, err := cf.srv.WriteSynthetic("changing.bin", size, 2, time.Unix(1700000100, 0)); err != nil {
+				t.Fatal(err)
+			}
+			changed = true
+		}
+		k, err := h.ReadAt(context.Background(), buf, off)
+		got.Write(buf[:k])
+		off += int64(k)
+		if err != nil {
+			readErr = err
+			break
+		}
+	}
+	old := davtest.SyntheticBytes(1, 0, got.Len())
+	if !bytes.Equal(got.Bytes(), old) {
+		t.Fatal("a handle that started on version 1 returned bytes of version 2")
+	}
+	if !errors.Is(readErr, ErrChangedWhileOpen) {
+		t.Fatalf("read error %v after %d bytes, want ErrChangedWhileOpen", readErr, got.Len())
+	}
+	// A new open reads the new version whole.
+	remove()
+	removeCut()
+	h2, err := cf.fetcher.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h2.Close()
+	if !bytes.Equal(readAll(t, h2, 128<<10), davtest.SyntheticBytes(2, 0, size)) {
+		t.Fatal("reopened file is not the new version")
+	}
+}
+
+func TestInterruptedReaderLeavesTheDownloadToOthers(t *testing.T) {
+	cf := newContentFixture(t)
+	id := cf.file(t, "slow.bin", 1<<20, 3)
+	cf.srv.ResetCounts() // discovery's OCS requests are GETs too
+	remove := cf.srv.AddFault(davtest.Fault{Method: "GET", Delay: 300 * time.Millisecond})
+	defer remove()
+	a, _ := cf.fetcher.Open(id)
+	b, _ := cf.fetcher.Open(id)
+	defer a.Close()
+	defer b.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	errA := make(chan error, 1)
+	go func() {
+		_, err := a.ReadAt(ctx, make([]byte, 4096), 0)
+		errA <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	cancel()
+	if err := <-errA; !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted reader: %v", err)
+	}
+	buf := make([]byte, 4096)
+	if _, err := b.ReadAt(context.Background(), buf, 0); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf, davtest.SyntheticBytes(3, 0, 4096)) {
+		t.Fatal("wrong bytes")
+	}
+	if n := cf.srv.Counts().Requests["GET"]; n != 1 {
+		t.Errorf("%d GETs: the interrupted reader's download should have been shared", n)
+	}
+}
+
+func TestServerFailureFailsTheReadButLocalBytesStay(t *testing.T) {
+	cf := newContentFixture(t)
+	local := cf.file(t, "local.bin", 300<<10, 4)
+	remote := cf.file(t, "remote.bin", 300<<10, 5)
+	h, _ := cf.fetcher.Open(local)
+	readAll(t, h, 64<<10)
+	h.Close()
+
+	remove := cf.srv.AddFault(davtest.Fault{Method: "GET", Status: 503})
+	defer remove()
+	h2, _ := cf.fetcher.Open(remote)
+	defer h2.Close()
+	if _, err := h2.ReadAt(context.Background(), make([]byte, 4096), 0); err == nil {
+		t.Fatal("read succeeded while the server fails")
+	}
+	h3, _ := cf.fetcher.Open(local)
+	defer h3.Close()
+	if got := readAll(t, h3, 64<<10); !bytes.Equal(got, davtest.SyntheticBytes(4, 0, 300<<10)) {
+		t.Fatal("local content unreadable while the server fails")
+	}
+}
+
+func TestBudgetKeepsTheCacheUnderItsLimitButNotOpenFiles(t *testing.T) {
+	cf := newContentFixture(t)
+	const limit = 10 << 20
+	budget := &Budget{Store: cf.store, Fetcher: cf.fetcher, MaxBytes: limit}
+	held := cf.file(t, "held.bin", 4<<20, 100)
+	hh, _ := cf.fetcher.Open(held)
+	defer hh.Close()
+	readAll(t, hh, 128<<10)
+	for i := range 6 {
+		id := cf.file(t, "f"+string(rune('0'+i))+".bin", 4<<20, uint64(i+1))
+		h, _ := cf.fetcher.Open(id)
+		readAll(t, h, 128<<10)
+		h.Close()
+		waitIdle(t, cf.fetcher, id)
+		budget.EnforceNow()
+		used, _, err := cf.store.ContentUsage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if used > limit {
+			t.Fatalf("after file %d the cache holds %d bytes, over the %d limit", i, used, limit)
+		}
+	}
+	if c, ok, _ := cf.store.Content(held); !ok || c.Local() != 4<<20 {
+		t.Fatal("the open file was evicted")
+	}
+}
+
+// waitIdle waits until the Fetcher has let go of a closed file (its last bytes recorded).
+func waitIdle(t *testing.T, f *Fetcher, id uint64) {
+	t.Helper()
+	for range 500 {
+		f.mu.Lock()
+		_, busy := f.files[id]
+		f.mu.Unlock()
+		if !busy {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	t.Fatal("file still busy")
+}
+
+// A server that refuses If-Match although the file did not change (Apache's weak ETags)
+// must not make the download loop or fail: ncvfs compares ETags itself instead.
+func TestSpurious412FallsBackToComparingETags(t *testing.T) {
+	cf := newContentFixture(t)
+	id := cf.file(t, "weak.bin", 200<<10, 8)
+	remove := cf.srv.AddFault(davtest.Fault{Method: "GET", Nth: 1, Status: 412})
+	defer remove()
+	h, err := cf.fetcher.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if got := readAll(t, h, 64<<10); !bytes.Equal(got, davtest.SyntheticBytes(8, 0, 200<<10)) {
+		t.Fatal("wrong bytes after a spurious 412")
+	}
+}
