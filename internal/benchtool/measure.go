@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// cell is one client's result for one workload.
+type cell struct {
+	samples []time.Duration
+	// notApplicable: the client has no such state (local disk has no cold mount).
+	notApplicable bool
+	err           error // measuring failed; the samples are incomplete
+	checkErr      error // measured, but the client showed wrong data
+	peakRSS       int64 // max over the mounts used, bytes
+}
+
+func (c cell) median() time.Duration { return median(c.samples) }
+
+// usable reports whether the cell holds a trustworthy median.
+func (c cell) usable() bool {
+	return !c.notApplicable && c.err == nil && c.checkErr == nil && len(c.samples) > 0
+}
+
+// repeats are the sample counts.
+type repeats struct{ cold, warm int }
+
+func (r repeats) of(w workload) int {
+	if w.cold {
+		return r.cold
+	}
+	return r.warm
+}
+
+// measureRaw times the workload's raw requests.
+func measureRaw(ctx context.Context, w workload, c *curlRunner, reps int) cell {
+	if w.raw == nil {
+		return cell{notApplicable: true}
+	}
+	var out cell
+	for range reps {
+		d, err := w.raw(ctx, c)
+		if err != nil {
+			out.err = err
+			return out
+		}
+		out.samples = append(out.samples, d)
+	}
+	return out
+}
+
+// measureClient times the workload on a client. Cold: every sample on a fresh view
+// (mount, time the first command, unmount). Warm: one view, the workload once untimed
+// so everything is listed, then the timed samples.
+func measureClient(ctx context.Context, c client, w workload, reps int) cell {
+	if w.cold {
+		if !c.hasColdState() {
+			return cell{notApplicable: true}
+		}
+		var out cell
+		for i := range reps {
+			if err := oneView(ctx, c, &out, func(v view) error {
+				d, err := w.run(ctx, v.dir())
+				if err != nil {
+					return err
+				}
+				out.samples = append(out.samples, d)
+				if i == 0 && w.check != nil {
+					out.checkErr = w.check(v.dir())
+				}
+				return nil
+			}); err != nil {
+				out.err = err
+				return out
+			}
+		}
+		return out
+	}
+	var out cell
+	if err := oneView(ctx, c, &out, func(v view) error {
+		if _, err := w.run(ctx, v.dir()); err != nil {
+			return fmt.Errorf("priming run: %w", err)
+		}
+		for range reps {
+			d, err := w.run(ctx, v.dir())
+			if err != nil {
+				return err
+			}
+			out.samples = append(out.samples, d)
+		}
+		if w.check != nil {
+			out.checkErr = w.check(v.dir())
+		}
+		return nil
+	}); err != nil {
+		out.err = err
+	}
+	return out
+}
+
+// oneView opens a view, runs fn on it, records the peak RSS before closing, and always
+// closes it.
+func oneView(ctx context.Context, c client, out *cell, fn func(view) error) error {
+	v, err := c.open(ctx)
+	if err != nil {
+		return err
+	}
+	err = fn(v)
+	out.peakRSS = max(out.peakRSS, v.peakRSS())
+	return errors.Join(err, v.close())
+}
