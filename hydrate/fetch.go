@@ -15,6 +15,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -472,7 +473,12 @@ func (f *Fetcher) transfer(ctx context.Context, st *fileState, x *transfer, gen 
 // writeError marks a failure of the local content file (a full disk, say).
 type writeError struct{ err error }
 
-func (e *writeError) Error() string { return "write content file: " + e.err.Error() }
+func (e *writeError) Error() string {
+	if errors.Is(e.err, syscall.ENOSPC) {
+		return "the cache's disk is full (free space there, or lower --cache-size / raise --min-free-space): " + e.err.Error()
+	}
+	return "write content file: " + e.err.Error()
+}
 func (e *writeError) Unwrap() error { return e.err }
 
 // copyBody writes a response body into the content file, publishing each chunk.

@@ -7,10 +7,13 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/ncvfs/ncvfs/cache"
 	"github.com/ncvfs/ncvfs/davclient/davtest"
 )
 
@@ -327,4 +330,83 @@ func TestSpurious412FallsBackToComparingETags(t *testing.T) {
 	if got := readAll(t, h, 64<<10); !bytes.Equal(got, davtest.SyntheticBytes(8, 0, 200<<10)) {
 		t.Fatal("wrong bytes after a spurious 412")
 	}
+}
+
+// A full disk fails the read with ENOSPC, and the cache stays consistent: what it
+// records is exactly what reached the disk, and that part still reads back.
+func TestFullDiskFailsTheReadAndKeepsTheCacheConsistent(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("this test mounts a small tmpfs and must run as root (as CI does)")
+	}
+	cf := newContentFixture(t)
+	id := cf.file(t, "big.bin", 4<<20, 21)
+
+	small := t.TempDir()
+	if err := syscall.Mount("tmpfs", small, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Unmount(small, syscall.MNT_DETACH) })
+	store, err := cache.Open(small, cache.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	if err := cf.copyItems(store); err != nil {
+		t.Fatal(err)
+	}
+	fetcher := NewFetcher(FetcherConfig{Store: store, Client: cf.lister.cfg.Client})
+	t.Cleanup(fetcher.Close)
+
+	h, err := fetcher.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 128<<10)
+	var readErr error
+	for off := int64(0); off < 4<<20 && readErr == nil; off += int64(len(buf)) {
+		_, readErr = h.ReadAt(context.Background(), buf, off)
+	}
+	h.Close()
+	if !errors.Is(readErr, syscall.ENOSPC) {
+		t.Fatalf("reading onto a full disk: %v, want ENOSPC", readErr)
+	}
+	waitIdle(t, fetcher, id)
+	rec, ok, err := store.Content(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok {
+		if rec.Local() >= 4<<20 {
+			t.Fatalf("the cache claims %d bytes of a file that did not fit", rec.Local())
+		}
+		h2, _ := fetcher.Open(id)
+		defer h2.Close()
+		for _, r := range rec.Ranges {
+			got := make([]byte, r.End-r.Off)
+			if _, err := h2.ReadAt(context.Background(), got, r.Off); err != nil && !errors.Is(err, io.EOF) {
+				t.Fatalf("recorded range %v unreadable: %v", r, err)
+			}
+			if !bytes.Equal(got, davtest.SyntheticBytes(21, r.Off, len(got))) {
+				t.Fatalf("recorded range %v holds wrong bytes", r)
+			}
+		}
+	}
+}
+
+// copyItems gives another store the same root and listing, so a second Fetcher can run
+// on it (the full-disk test keeps its cache on a tiny file system).
+func (cf *contentFixture) copyItems(dst *cache.Store) error {
+	root, err := cf.store.Get(cf.rootID)
+	if err != nil {
+		return err
+	}
+	if _, err := dst.PutRoot(root); err != nil {
+		return err
+	}
+	kids, err := cf.store.Children(cf.rootID)
+	if err != nil {
+		return err
+	}
+	_, err = dst.ApplyListing(cache.Listing{Dir: root, Children: kids})
+	return err
 }
