@@ -34,6 +34,35 @@ func (s *Store) ApplyListing(l Listing) (Diff, error) {
 	return diff, nil
 }
 
+// ApplyListings applies several folder listings in one transaction: one commit (and one
+// pair of fsyncs) for a group of folders listed in the background. If any listing is
+// rejected, nothing is written and the error names it.
+func (s *Store) ApplyListings(ls []Listing) ([]Diff, error) {
+	orders := make([][]*Item, len(ls))
+	for i := range ls {
+		order, err := sortedChildren(ls[i].Children)
+		if err != nil {
+			return nil, fmt.Errorf("cache: listing of %d: %w", ls[i].Dir.ID, err)
+		}
+		orders[i] = order
+	}
+	diffs := make([]Diff, len(ls))
+	err := s.update(func(t *txn) error {
+		for i := range ls {
+			d, err := t.applyListing(&ls[i], orders[i])
+			if err != nil {
+				return fmt.Errorf("listing of %d: %w", ls[i].Dir.ID, err)
+			}
+			diffs[i] = d
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cache: %w", err)
+	}
+	return diffs, nil
+}
+
 // sortedChildren checks the children's names and returns them in name-byte order.
 func sortedChildren(children []Item) ([]*Item, error) {
 	order := make([]*Item, len(children))

@@ -415,3 +415,40 @@ func TestDiffListsAreSorted(t *testing.T) {
 		}
 	}
 }
+
+func TestApplyListingsIsOneTransaction(t *testing.T) {
+	s := withRoot(t)
+	root := mustGet(t, s, rootIDForTests(t, s))
+	apply(t, s, root, dirItem(10, "a", `"a1"`), dirItem(11, "b", `"b1"`))
+	a, b := mustGet(t, s, 10), mustGet(t, s, 11)
+	diffs, err := s.ApplyListings([]Listing{
+		{Dir: a, Children: []Item{fileItem(20, "x.txt", `"x"`, 1)}},
+		{Dir: b, Children: []Item{fileItem(21, "y.txt", `"y"`, 2)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(diffs) != 2 || len(diffs[0].Added) != 1 || diffs[1].Added[0] != "y.txt" {
+		t.Fatalf("diffs %+v", diffs)
+	}
+	// One bad listing rejects the whole group.
+	_, err = s.ApplyListings([]Listing{
+		{Dir: a, Children: []Item{fileItem(30, "z.txt", `"z"`, 1)}},
+		{Dir: b, Children: []Item{fileItem(31, "..", `"bad"`, 1)}},
+	})
+	if err == nil {
+		t.Fatal("a group with an invalid name was accepted")
+	}
+	if _, err := s.Lookup(10, "z.txt"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("the valid listing of a rejected group was written: %v", err)
+	}
+}
+
+func rootIDForTests(t *testing.T, s *Store) uint64 {
+	t.Helper()
+	id, ok, err := s.RootID()
+	if err != nil || !ok {
+		t.Fatalf("no root: %v", err)
+	}
+	return id
+}

@@ -22,6 +22,15 @@ import (
 // a check costs a single Depth-0 PROPFIND on Nextcloud.
 const DefaultListingTTL = 5 * time.Second
 
+// A visited folder's never-listed subfolders are listed ahead in the background, so a
+// walk (find, du, a file manager) finds them ready: at most prefetchMax subfolders per
+// folder, prefetchParallel listings at a time over the whole mount. Only visits prefetch;
+// a prefetched folder's own subfolders wait for it to be visited.
+const (
+	prefetchMax      = 256
+	prefetchParallel = 4
+)
+
 // listTimeout bounds one shared listing. It is detached from the caller that started it
 // (others may be waiting on it), so it needs a bound of its own.
 const listTimeout = 2 * time.Minute
@@ -37,6 +46,8 @@ type ListerConfig struct {
 	RootID  uint64
 	TTL     time.Duration
 	Logger  *slog.Logger
+	// NoPrefetch turns off listing subfolders ahead of visits.
+	NoPrefetch bool
 	// OnChange, if set, is told what a listing changed in a folder. It runs on the
 	// listing goroutine after the transaction, with no lock held; it must not block
 	// on file system requests (go-fuse notifications belong in their own goroutine).
@@ -51,10 +62,26 @@ type Lister struct {
 	cfg ListerConfig
 	log *slog.Logger
 
-	mu        sync.Mutex
-	validated map[uint64]time.Time // folder id -> when its listing was last known current
-	inflight  map[uint64]*listCall
-	quota     Quota
+	mu         sync.Mutex
+	validated  map[uint64]time.Time // folder id -> when its listing was last known current
+	inflight   map[uint64]*listCall
+	quota      Quota
+	prefetched map[uint64]bool // folders whose subfolders were queued for listing
+
+	// Background listings are committed in groups: one transaction for all that are
+	// waiting, instead of one fsync pair per folder.
+	commits      chan *pendingListing
+	prefetchSem  chan struct{}
+	prefetchCtx  context.Context
+	stopPrefetch context.CancelFunc
+	workers      sync.WaitGroup
+}
+
+type pendingListing struct {
+	listing cache.Listing
+	diff    cache.Diff
+	err     error
+	done    chan struct{}
 }
 
 // Quota is the account's storage as last reported on the root folder.
@@ -64,8 +91,9 @@ type Quota struct {
 }
 
 type listCall struct {
-	done chan struct{}
-	err  error
+	done       chan struct{}
+	err        error
+	background bool // a prefetch: its listing goes through the group committer
 }
 
 // NewLister returns a Lister; nothing is fetched until a folder is visited.
@@ -77,12 +105,28 @@ func NewLister(cfg ListerConfig) *Lister {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Lister{
-		cfg:       cfg,
-		log:       log,
-		validated: make(map[uint64]time.Time),
-		inflight:  make(map[uint64]*listCall),
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &Lister{
+		cfg:          cfg,
+		log:          log,
+		validated:    make(map[uint64]time.Time),
+		inflight:     make(map[uint64]*listCall),
+		prefetched:   make(map[uint64]bool),
+		commits:      make(chan *pendingListing, prefetchParallel),
+		prefetchSem:  make(chan struct{}, prefetchParallel),
+		prefetchCtx:  ctx,
+		stopPrefetch: cancel,
 	}
+	l.workers.Add(1)
+	go l.commitLoop()
+	return l
+}
+
+// Close stops prefetching and waits for background listings; the store must stay open
+// until it returns.
+func (l *Lister) Close() {
+	l.stopPrefetch()
+	l.workers.Wait()
 }
 
 // Quota returns the account quota as last seen.
@@ -109,8 +153,17 @@ func (l *Lister) Invalidate(dirID uint64) {
 // Ensure makes sure the folder's children in the cache are current within the TTL: on
 // the first visit it lists the folder (Depth 1); later it checks the folder's ETag and
 // relists only when it changed. It blocks until that is done or ctx ends; a listing
-// that other callers wait on goes on when one of them gives up.
+// that other callers wait on goes on when one of them gives up. A successful visit
+// starts listing the folder's never-listed subfolders in the background.
 func (l *Lister) Ensure(ctx context.Context, dirID uint64) error {
+	if err := l.ensure(ctx, dirID, false); err != nil {
+		return err
+	}
+	l.prefetchBelow(dirID)
+	return nil
+}
+
+func (l *Lister) ensure(ctx context.Context, dirID uint64, background bool) error {
 	now := time.Now()
 	l.mu.Lock()
 	if t, ok := l.validated[dirID]; ok && now.Sub(t) < l.cfg.TTL {
@@ -119,7 +172,7 @@ func (l *Lister) Ensure(ctx context.Context, dirID uint64) error {
 	}
 	call, ok := l.inflight[dirID]
 	if !ok {
-		call = &listCall{done: make(chan struct{})}
+		call = &listCall{done: make(chan struct{}), background: background}
 		l.inflight[dirID] = call
 		go l.run(context.WithoutCancel(ctx), dirID, call)
 	}
@@ -136,15 +189,104 @@ func (l *Lister) Ensure(ctx context.Context, dirID uint64) error {
 func (l *Lister) run(ctx context.Context, dirID uint64, call *listCall) {
 	ctx, cancel := context.WithTimeout(ctx, listTimeout)
 	defer cancel()
-	call.err = l.refresh(ctx, dirID)
+	call.err = l.refresh(ctx, dirID, call.background)
 	l.mu.Lock()
 	delete(l.inflight, dirID)
 	l.mu.Unlock()
 	close(call.done)
 }
 
+// prefetchBelow lists, in the background, the subfolders of dirID never listed before.
+func (l *Lister) prefetchBelow(dirID uint64) {
+	l.mu.Lock()
+	done := l.prefetched[dirID]
+	l.prefetched[dirID] = true
+	l.mu.Unlock()
+	if done || l.cfg.NoPrefetch || l.prefetchCtx.Err() != nil {
+		return
+	}
+	kids, err := l.cfg.Store.Children(dirID)
+	if err != nil {
+		return
+	}
+	queued := 0
+	for _, k := range kids {
+		if !k.IsDir || k.ListedETag != "" {
+			continue
+		}
+		if queued++; queued > prefetchMax {
+			break
+		}
+		l.workers.Add(1)
+		go func(id uint64) {
+			defer l.workers.Done()
+			select {
+			case l.prefetchSem <- struct{}{}:
+				defer func() { <-l.prefetchSem }()
+			case <-l.prefetchCtx.Done():
+				return
+			}
+			if err := l.ensure(l.prefetchCtx, id, true); err != nil && l.prefetchCtx.Err() == nil {
+				l.log.Debug("prefetch failed", "op", "prefetch", "fileid", id, "err", err)
+			}
+		}(k.ID)
+	}
+}
+
+// commitLoop applies background listings, all that are waiting in one transaction.
+func (l *Lister) commitLoop() {
+	defer l.workers.Done()
+	for {
+		var batch []*pendingListing
+		select {
+		case p := <-l.commits:
+			batch = append(batch, p)
+		case <-l.prefetchCtx.Done():
+			return
+		}
+	drain:
+		for len(batch) < 64 {
+			select {
+			case p := <-l.commits:
+				batch = append(batch, p)
+			default:
+				break drain
+			}
+		}
+		ls := make([]cache.Listing, len(batch))
+		for i, p := range batch {
+			ls[i] = p.listing
+		}
+		diffs, err := l.cfg.Store.ApplyListings(ls)
+		for i, p := range batch {
+			if err == nil {
+				p.diff = diffs[i]
+			} else {
+				// One bad listing spoils the group: apply each on its own.
+				p.diff, p.err = l.cfg.Store.ApplyListing(p.listing)
+			}
+			close(p.done)
+		}
+	}
+}
+
+// apply stores a listing, through the group committer for background listings.
+func (l *Lister) apply(ctx context.Context, listing cache.Listing, background bool) (cache.Diff, error) {
+	if !background {
+		return l.cfg.Store.ApplyListing(listing)
+	}
+	p := &pendingListing{listing: listing, done: make(chan struct{})}
+	select {
+	case l.commits <- p:
+	case <-ctx.Done():
+		return cache.Diff{}, ctx.Err()
+	}
+	<-p.done // once queued, the committer always answers
+	return p.diff, p.err
+}
+
 // refresh brings one folder up to date, the cheapest way the dialect allows.
-func (l *Lister) refresh(ctx context.Context, dirID uint64) error {
+func (l *Lister) refresh(ctx context.Context, dirID uint64, background bool) error {
 	dir, err := l.cfg.Store.Get(dirID)
 	if err != nil {
 		return fmt.Errorf("hydrate: folder %d: %w", dirID, err)
@@ -153,11 +295,11 @@ func (l *Lister) refresh(ctx context.Context, dirID uint64) error {
 		return fmt.Errorf("hydrate: item %d is not a folder", dirID)
 	}
 	if dir.ListedETag == "" || l.cfg.Dialect != davclient.DialectNextcloud {
-		return l.relist(ctx, dirID)
+		return l.relist(ctx, dirID, background)
 	}
 	if dirID != l.cfg.RootID {
 		// The parent's listing is current, so this folder's stored ETag is current too.
-		if err := l.Ensure(ctx, dir.Parent); err != nil {
+		if err := l.ensure(ctx, dir.Parent, background); err != nil {
 			return err
 		}
 		dir, err = l.cfg.Store.Get(dirID)
@@ -171,7 +313,7 @@ func (l *Lister) refresh(ctx context.Context, dirID uint64) error {
 			l.mu.Unlock()
 			return nil
 		}
-		return l.relist(ctx, dirID)
+		return l.relist(ctx, dirID, background)
 	}
 	// The root: one Depth-0 request tells whether anything at all changed.
 	start := time.Now()
@@ -181,7 +323,7 @@ func (l *Lister) refresh(ctx context.Context, dirID uint64) error {
 	}
 	l.noteQuota(self)
 	if self.ETag != dir.ListedETag {
-		return l.relist(ctx, dirID)
+		return l.relist(ctx, dirID, background)
 	}
 	if _, err := l.cfg.Store.UpdateRemote(itemFromEntry(self, dirID)); err != nil {
 		return fmt.Errorf("hydrate: store root: %w", err)
@@ -191,7 +333,7 @@ func (l *Lister) refresh(ctx context.Context, dirID uint64) error {
 }
 
 // relist fetches a folder's children (Depth 1) and applies them in one transaction.
-func (l *Lister) relist(ctx context.Context, dirID uint64) error {
+func (l *Lister) relist(ctx context.Context, dirID uint64, background bool) error {
 	path, err := l.cfg.Store.Path(dirID)
 	if err != nil {
 		return fmt.Errorf("hydrate: path of folder %d: %w", dirID, err)
@@ -224,7 +366,7 @@ func (l *Lister) relist(ctx context.Context, dirID uint64) error {
 	if dirID == l.cfg.RootID {
 		l.noteQuota(self)
 	}
-	diff, err := l.cfg.Store.ApplyListing(cache.Listing{Dir: itemFromEntry(self, dirID), Children: children})
+	diff, err := l.apply(ctx, cache.Listing{Dir: itemFromEntry(self, dirID), Children: children}, background)
 	if err != nil {
 		return fmt.Errorf("hydrate: store listing of %q: %w", path, err)
 	}

@@ -3,6 +3,7 @@ package hydrate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -21,7 +22,12 @@ type fixture struct {
 }
 
 // newFixture connects a Lister to the test server, as a mount would, without mounting.
+// Prefetching is off, so tests can count listings exactly; TestPrefetch turns it on.
 func newFixture(t *testing.T, ttl time.Duration) *fixture {
+	return newFixtureWith(t, ttl, true)
+}
+
+func newFixtureWith(t *testing.T, ttl time.Duration, noPrefetch bool) *fixture {
 	t.Helper()
 	srv, err := davtest.New(davtest.Options{User: "u", Password: "p"})
 	if err != nil {
@@ -52,7 +58,8 @@ func newFixture(t *testing.T, ttl time.Duration) *fixture {
 	}
 	f := &fixture{srv: srv, store: store, rootID: rootID, diffs: make(chan cache.Diff, 100)}
 	f.lister = NewLister(ListerConfig{Store: store, Client: client, Dialect: info.Dialect,
-		RootID: rootID, TTL: ttl, OnChange: func(_ uint64, d cache.Diff) { f.diffs <- d }})
+		RootID: rootID, TTL: ttl, NoPrefetch: noPrefetch, OnChange: func(_ uint64, d cache.Diff) { f.diffs <- d }})
+	t.Cleanup(f.lister.Close) // before the store closes
 	return f
 }
 
@@ -218,5 +225,51 @@ func TestQuotaComesFromTheRoot(t *testing.T) {
 	q := f.lister.Quota()
 	if !q.Known || q.Used != 3 {
 		t.Errorf("quota %+v, want known with 3 bytes used", q)
+	}
+}
+
+func TestPrefetchListsSubfoldersAheadInOneCommitGroup(t *testing.T) {
+	f := newFixtureWith(t, time.Hour, false)
+	for i := range 12 {
+		if _, err := f.srv.WriteFile(fmt.Sprintf("many/sub%02d/f.txt", i), []byte("x"), time.Unix(1700000000, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.lister.Ensure(context.Background(), f.rootID); err != nil {
+		t.Fatal(err)
+	}
+	many, err := f.store.Lookup(f.rootID, "many")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.lister.Ensure(context.Background(), many.ID); err != nil {
+		t.Fatal(err)
+	}
+	// The visit of "many" lists its 12 subfolders in the background.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		kids, err := f.store.Children(many.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		listed := 0
+		for _, k := range kids {
+			if k.ListedETag != "" {
+				listed++
+			}
+		}
+		if listed == 12 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 12 subfolders listed ahead", listed)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// Walking them now costs nothing more.
+	f.srv.ResetCounts()
+	f.walk(t, many.ID)
+	if total := f.srv.Counts().Total(); total != 0 {
+		t.Errorf("walking prefetched folders made %d requests", total)
 	}
 }

@@ -17,10 +17,21 @@ import (
 	"github.com/ncvfs/ncvfs/davclient/davtest"
 )
 
-// TestMain fails the run if any test left an ncvfs mount behind.
+// TestMain fails the run if any test left an ncvfs mount behind. Mounts that existed
+// before the run belong to someone else and are left alone.
 func TestMain(m *testing.M) {
+	before := map[string]bool{}
+	for _, mp := range ncvfsMounts() {
+		before[mp] = true
+	}
 	code := m.Run()
-	if left := ncvfsMounts(); len(left) > 0 {
+	var left []string
+	for _, mp := range ncvfsMounts() {
+		if !before[mp] {
+			left = append(left, mp)
+		}
+	}
+	if len(left) > 0 {
 		fmt.Fprintf(os.Stderr, "FAIL: mounts left behind by tests: %v\n", left)
 		for _, mp := range left {
 			syscall.Unmount(mp, syscall.MNT_DETACH)

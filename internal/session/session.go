@@ -137,6 +137,7 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 		AllowNonEmpty: cfg.AllowNonEmpty, Debug: cfg.Debug,
 	})
 	if err != nil {
+		lister.Close()
 		fetcher.Close()
 		return nil, err
 	}
@@ -207,6 +208,7 @@ func (s *Session) Unmount() error {
 		}
 	}
 	if len(errs) == 0 && s.Store != nil {
+		s.Lister.Close()  // background listings end before the store closes
 		s.Fetcher.Close() // record what arrived while the store is still open
 		if err := s.Store.Close(); err != nil {
 			errs = append(errs, err)

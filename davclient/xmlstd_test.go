@@ -2,20 +2,121 @@ package davclient
 
 import (
 	"bytes"
+	"encoding/xml"
 	"errors"
 	"io"
 )
 
-// maxTokenBytes bounds the bytes encoding/xml may have to buffer for one token.
-const maxTokenBytes = 1 << 20
+// stdTokens drives the multistatus decoder with encoding/xml, the reference the fast
+// tokenizer is compared with. encoding/xml lexes and resolves namespaces; prefixPolicy,
+// sitting between its lexer and its namespace layer, applies the two refusals xmlScanner
+// adds (declarations, unbound prefixes), so both must agree on every input.
+type stdTokens struct {
+	d    *xml.Decoder
+	cur  xmlName
+	data []byte
+}
 
-var errTokenTooLarge = errors.New("an XML token is larger than 1 MiB")
+func newStdTokens(r io.Reader) *stdTokens {
+	lexer := xml.NewDecoder(newTokenGuard(r, maxTokenBytes))
+	lexer.Strict = true
+	// The old decoder accepted any charset label and read the bytes as UTF-8.
+	lexer.CharsetReader = func(_ string, in io.Reader) (io.Reader, error) { return in, nil }
+	d := xml.NewTokenDecoder(&prefixPolicy{lexer: lexer})
+	d.Strict = true
+	return &stdTokens{d: d}
+}
+
+func (s *stdTokens) name() xmlName { return s.cur }
+func (s *stdTokens) text() []byte  { return s.data }
+
+func (s *stdTokens) next() (tokenKind, error) {
+	for {
+		tok, err := s.d.Token()
+		if err != nil {
+			var syn *xml.SyntaxError
+			if errors.As(err, &syn) {
+				return 0, &xmlSyntaxError{offset: s.d.InputOffset(), msg: syn.Msg, cause: err}
+			}
+			return 0, err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			s.cur = xmlName{space: t.Name.Space, local: t.Name.Local}
+			return tokStart, nil
+		case xml.EndElement:
+			s.cur = xmlName{space: t.Name.Space, local: t.Name.Local}
+			return tokEnd, nil
+		case xml.CharData:
+			s.data = t
+			return tokText, nil
+		}
+	}
+}
+
+// prefixPolicy passes encoding/xml's raw tokens on, refusing directives (<!DOCTYPE>)
+// and element or attribute prefixes no xmlns declaration in scope binds.
+type prefixPolicy struct {
+	lexer  *xml.Decoder
+	scopes [][]string // prefixes declared by each open element
+}
+
+func (p *prefixPolicy) Token() (xml.Token, error) {
+	tok, err := p.lexer.RawToken()
+	if err != nil {
+		return tok, err
+	}
+	switch t := tok.(type) {
+	case xml.Directive:
+		return nil, &xml.SyntaxError{Msg: "declarations such as <!DOCTYPE> are not accepted"}
+	case xml.StartElement:
+		var declared []string
+		for _, a := range t.Attr {
+			if a.Name.Space == "xmlns" {
+				declared = append(declared, a.Name.Local)
+			}
+		}
+		p.scopes = append(p.scopes, declared)
+		if t.Name.Space == "xmlns" || !p.bound(t.Name.Space) {
+			return nil, &xml.SyntaxError{Msg: "undeclared prefix " + t.Name.Space}
+		}
+		for _, a := range t.Attr {
+			if a.Name.Space != "xmlns" && !p.bound(a.Name.Space) {
+				return nil, &xml.SyntaxError{Msg: "undeclared prefix " + a.Name.Space}
+			}
+		}
+		return t, nil
+	case xml.EndElement:
+		if len(p.scopes) > 0 {
+			p.scopes = p.scopes[:len(p.scopes)-1]
+		}
+	}
+	return tok, nil
+}
+
+func (p *prefixPolicy) bound(prefix string) bool {
+	if prefix == "" || prefix == "xml" {
+		return true
+	}
+	for _, s := range p.scopes {
+		for _, d := range s {
+			if d == prefix {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// decodeStd decodes body with encoding/xml driving the same decoding logic.
+func (m *msDecoder) decodeStd(r io.Reader) error {
+	return m.decodeTokens(newStdTokens(r))
+}
 
 // tokenGuard sits between the body and encoding/xml and fails once a single markup
 // token (text, tag, comment, CDATA section, processing instruction, directive) runs past
-// a limit. encoding/xml buffers each token whole, so without this a hostile server could
-// make one text node or comment as large as our memory. The scanner only tracks where
-// tokens may end, so it errs on the side of counting more, never less.
+// a limit, as xmlScanner does itself. encoding/xml buffers each token whole. The guard
+// only tracks where tokens may end, so it errs on the side of counting more, never less.
 type tokenGuard struct {
 	r     io.Reader
 	limit int
