@@ -143,7 +143,10 @@ func (t *txn) applyListing(l *Listing, order []*Item) (Diff, error) {
 		return Diff{}, err
 	}
 
-	r := &listingRun{t: t, dirID: dir.ID, claimed: claimed}
+	r := &listingRun{t: t, dirID: dir.ID, claimed: claimed, puts: make([]Item, 0, len(order))}
+	if len(existing) == 0 {
+		r.diff.Added = make([]string, 0, len(order)) // a first listing: every name is new
+	}
 	// Merge the two name-sorted sequences.
 	j := 0
 	for _, c := range order {
@@ -168,8 +171,14 @@ func (t *txn) applyListing(l *Listing, order []*Item) (Diff, error) {
 		r.gone(existing[j])
 	}
 
-	slices.SortFunc(r.puts, func(a, b Item) int { return cmp.Compare(a.ID, b.ID) })
-	for i := range r.puts {
+	// Sort indices, not the records: moving 5,000 records of ~200 bytes costs more
+	// than the inserts it saves.
+	byID := make([]int32, len(r.puts))
+	for i := range byID {
+		byID[i] = int32(i)
+	}
+	slices.SortFunc(byID, func(a, b int32) int { return cmp.Compare(r.puts[a].ID, r.puts[b].ID) })
+	for _, i := range byID {
 		if err := t.putItem(&r.puts[i]); err != nil {
 			return Diff{}, err
 		}

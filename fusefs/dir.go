@@ -67,11 +67,8 @@ func (fsys *FS) errno(op string, id uint64, err error) syscall.Errno {
 // OpendirHandle – FUSE call; blocks on the folder's listing, then hands the kernel a
 // snapshot of it, so a listing stays consistent while it is being read.
 func (d *Dir) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	if err := d.fresh(ctx); err != nil {
-		return nil, 0, d.fsys.errno("opendir", d.id, err)
-	}
 	h := &dirHandle{dir: d}
-	if errno := h.load(); errno != 0 {
+	if errno := h.load(ctx); errno != 0 {
 		return nil, 0, errno
 	}
 	return h, 0, 0
@@ -85,15 +82,23 @@ type dirHandle struct {
 	pos     int // entries handed out; 0 and 1 are "." and ".."
 }
 
-func (h *dirHandle) load() syscall.Errno {
-	store := h.dir.fsys.cfg.Store
-	self, err := store.Get(h.dir.id)
+// load takes the snapshot: the folder's listing, current within the TTL (and, for a
+// first listing, possibly still being committed), or the cached one when the server
+// cannot be reached.
+func (h *dirHandle) load(ctx context.Context) syscall.Errno {
+	fsys := h.dir.fsys
+	self, err := fsys.getSettled(h.dir.id)
 	if err != nil {
 		return toErrno(err)
 	}
-	entries, err := store.Children(h.dir.id)
+	entries, err := fsys.cfg.Lister.Children(ctx, h.dir.id)
+	if errors.Is(err, davclient.ErrTransient) {
+		if err = h.dir.fresh(ctx); err == nil { // served from the cache if listed before
+			entries, err = fsys.cfg.Store.Children(h.dir.id)
+		}
+	}
 	if err != nil {
-		return h.dir.fsys.errno("readdir", h.dir.id, err)
+		return fsys.errno("readdir", h.dir.id, err)
 	}
 	h.parent = self.Parent
 	if h.parent == 0 {
@@ -132,7 +137,7 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	if i := h.pos - 3; i >= 0 && i < len(h.entries) && h.entries[i].Name == name {
 		return h.dir.fsys.entry(ctx, &h.dir.Inode, &h.entries[i], out), 0
 	}
-	it, err := h.dir.fsys.cfg.Store.Lookup(h.dir.id, name)
+	it, err := h.dir.fsys.lookupSettled(h.dir.id, name)
 	if err != nil {
 		return nil, toErrno(err)
 	}
@@ -142,7 +147,7 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 // Seekdir – FUSE call; offset 0 (rewinddir) takes a new snapshot.
 func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 	if off == 0 {
-		return h.load()
+		return h.load(ctx)
 	}
 	if off > uint64(len(h.entries)+2) {
 		return syscall.EINVAL

@@ -26,8 +26,9 @@ func TestMain(m *testing.M) {
 	}
 	code := m.Run()
 	var left []string
+	ours := filepath.Join(os.TempDir(), "Test") // t.TempDir() folders of this package
 	for _, mp := range ncvfsMounts() {
-		if !before[mp] {
+		if !before[mp] && strings.HasPrefix(mp, ours) {
 			left = append(left, mp)
 		}
 	}
@@ -61,7 +62,7 @@ func ncvfsMounts() []string {
 }
 
 func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: testLogLevel()}))
 }
 
 type testWriter struct{ t testing.TB }
@@ -191,4 +192,12 @@ func diffTrees(want, got map[string]treeEntry) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// testLogLevel is Info, or Debug with NCVFS_TEST_DEBUG=1.
+func testLogLevel() slog.Level {
+	if os.Getenv("NCVFS_TEST_DEBUG") != "" {
+		return slog.LevelDebug
+	}
+	return slog.LevelInfo
 }
