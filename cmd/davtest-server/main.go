@@ -5,7 +5,9 @@
 //	davtest-server --user bench --password-file FILE --tree flat=5000,tree=100x100
 //
 // It prints "ready <URL>" on stdout once the tree is in place and the port answers,
-// and exits cleanly on SIGTERM or SIGINT. Files carry synthetic content generated on the
+// and exits cleanly on SIGTERM or SIGINT. With --stats-addr it also serves the request
+// and byte counters on a second loopback port (see stats.go) and the line becomes
+// "ready <URL> stats <STATS-URL>". Files carry synthetic content generated on the
 // fly, so a large tree costs no memory for its bytes.
 package main
 
@@ -16,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -40,8 +43,8 @@ func main() {
 }
 
 type options struct {
-	addr, user, passwordFile, tree, logLevel string
-	gzip                                     bool
+	addr, statsAddr, user, passwordFile, tree, logLevel string
+	gzip                                                bool
 }
 
 // run serves until ctx ends; "ready <URL>" goes to stdout, logs to stderr.
@@ -50,6 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.SetOutput(stderr)
 	var o options
 	fl.StringVar(&o.addr, "addr", "127.0.0.1:0", "listen address (port 0 picks a free port)")
+	fl.StringVar(&o.statsAddr, "stats-addr", "", "also serve the request and byte counters here, without authentication; loopback only (e.g. 127.0.0.1:0)")
 	fl.StringVar(&o.user, "user", "bench", "login name and user id")
 	fl.StringVar(&o.passwordFile, "password-file", "", "file holding the password (required; never pass it on the command line)")
 	fl.StringVar(&o.tree, "tree", "flat=5000,tree=100x100", "generated tree: NAME=FILES or NAME=SUBDIRSx...xFILES, comma-separated")
@@ -77,6 +81,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var statsLn net.Listener
+	if o.statsAddr != "" {
+		if statsLn, err = listenStats(o.statsAddr); err != nil {
+			return err
+		}
+		defer statsLn.Close()
+	}
 
 	srv, err := davtest.New(davtest.Options{
 		User: o.user, Password: password, Addr: o.addr, Logger: logger, Gzip: o.gzip,
@@ -88,8 +99,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := populate(srv, spec); err != nil {
 		return err
 	}
+	ready := "ready " + srv.URL()
+	if statsLn != nil {
+		// Counting starts clean once the tree is in place.
+		srv.ResetCounts()
+		defer serveStats(statsLn, srv, logger)()
+		ready += " stats http://" + statsLn.Addr().String()
+	}
 	logger.Info("davtest-server: serving", "url", srv.URL(), "tree", spec.String())
-	if _, err := fmt.Fprintf(stdout, "ready %s\n", srv.URL()); err != nil {
+	if _, err := fmt.Fprintln(stdout, ready); err != nil {
 		return fmt.Errorf("write the ready line: %w", err)
 	}
 	<-ctx.Done()

@@ -42,10 +42,19 @@ func writePassword(t *testing.T, pw string) string {
 // startServer runs the command until the test ends and returns its URL.
 func startServer(t *testing.T, tree, password string) string {
 	t.Helper()
+	url, _ := startServerArgs(t, tree, password)
+	return url
+}
+
+// startServerArgs is startServer with extra flags; it also returns the rest of the
+// ready line after the URL.
+func startServerArgs(t *testing.T, tree, password string, extra ...string) (url, rest string) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	args := []string{"--user", "u1", "--password-file", writePassword(t, password+"\n"), "--tree", tree}
+	args = append(args, extra...)
 	go func() {
 		err := run(ctx, args, pw, io.Discard)
 		pw.CloseWithError(io.EOF)
@@ -63,10 +72,11 @@ func startServer(t *testing.T, tree, password string) string {
 		t.Fatalf("no ready line: %v", err)
 	}
 	url, ok := strings.CutPrefix(strings.TrimSpace(line), "ready ")
+	url, rest, _ = strings.Cut(url, " ")
 	if !ok || !strings.HasPrefix(url, "http://127.0.0.1:") {
 		t.Fatalf("first line %q, want ready http://127.0.0.1:PORT", line)
 	}
-	return url
+	return url, rest
 }
 
 func propfind(t *testing.T, url, user, password string) (*http.Response, multistatus) {
@@ -149,6 +159,9 @@ func TestRefusesBadArguments(t *testing.T) {
 		"stray argument":        {"--password-file", good, "extra"},
 		"bad log level":         {"--password-file", good, "--log-level", "loud"},
 		"unknown flag":          {"--password", "pw"},
+		"stats on all hosts":    {"--password-file", good, "--stats-addr", "0.0.0.0:0"},
+		"stats on a name":       {"--password-file", good, "--stats-addr", "example.com:0"},
+		"stats without a port":  {"--password-file", good, "--stats-addr", "127.0.0.1"},
 	} {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		var out strings.Builder

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ncvfs/ncvfs/davclient/davtest"
 	"github.com/ncvfs/ncvfs/internal/benchtool/treespec"
 )
 
@@ -21,6 +22,8 @@ import (
 type benchEnv struct {
 	root         string // the run's work directory; everything made goes below it
 	serverURL    string // base URL, e.g. http://127.0.0.1:PORT
+	statsURL     string // the server's counters port, e.g. http://127.0.0.1:PORT
+	logDir       string // where the children's logs go
 	user         string
 	password     string // only handed to children through files or the environment
 	passwordFile string
@@ -50,7 +53,11 @@ func (e *benchEnv) freshDir(kind string) (string, error) {
 }
 
 func (e *benchEnv) logPath(name string) string {
-	return filepath.Join(e.root, "logs", name+".log")
+	dir := e.logDir
+	if dir == "" {
+		dir = filepath.Join(e.root, "logs")
+	}
+	return filepath.Join(dir, name+".log")
 }
 
 // client is one way of seeing the server's tree as local files.
@@ -76,6 +83,9 @@ type view interface {
 type mountView struct {
 	mp string
 	p  *proc
+	// cacheDir is removed once the mount is gone, so that cold runs of a 1 GiB file do
+	// not pile up copies on disk.
+	cacheDir string
 }
 
 func (v *mountView) dir() string { return v.mp }
@@ -99,6 +109,11 @@ func (v *mountView) close() error {
 		errs = append(errs, fmt.Errorf("benchtool: %s did not exit after its unmount", v.p.name))
 		if err := v.p.stop(); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 && v.cacheDir != "" {
+		if err := os.RemoveAll(v.cacheDir); err != nil {
+			errs = append(errs, fmt.Errorf("benchtool: remove the cache: %w", err))
 		}
 	}
 	return errors.Join(errs...)
@@ -171,7 +186,7 @@ func (c *ncvfsClient) open(ctx context.Context) (view, error) {
 	if err != nil {
 		return nil, errors.Join(err, unmount(mp))
 	}
-	v := &mountView{mp: mp, p: p}
+	v := &mountView{mp: mp, p: p, cacheDir: cacheDir}
 	if err := waitMounted(ctx, mp, p, 10*time.Second); err != nil {
 		return nil, errors.Join(err, v.close())
 	}
@@ -239,7 +254,7 @@ func (c *rcloneClient) open(ctx context.Context) (view, error) {
 	if err != nil {
 		return nil, errors.Join(err, unmount(mp))
 	}
-	v := &mountView{mp: mp, p: p}
+	v := &mountView{mp: mp, p: p, cacheDir: cacheDir}
 	if err := waitMounted(ctx, mp, p, mountTimeout); err != nil {
 		return nil, errors.Join(err, v.close())
 	}
@@ -247,13 +262,16 @@ func (c *rcloneClient) open(ctx context.Context) (view, error) {
 }
 
 // localClient is a copy of the tree on local disk: sparse files of the same sizes and
-// mtimes, on the same file system as the cache directories. It has no cold state
-// worth measuring (that would need dropping the whole machine's page cache).
+// mtimes, on the same file system as the cache directories, with the server's real
+// bytes in the files the content workloads read. It has no cold state worth measuring
+// (that would need dropping the whole machine's page cache).
 type localClient struct {
-	env  *benchEnv
-	once sync.Once
-	dir  string
-	err  error
+	env *benchEnv
+	// withContent picks the files that get their content; nil: none.
+	withContent func(treespec.Entry) bool
+	once        sync.Once
+	dir         string
+	err         error
 }
 
 func (c *localClient) name() string       { return "local" }
@@ -262,7 +280,7 @@ func (c *localClient) hasColdState() bool { return false }
 func (c *localClient) open(context.Context) (view, error) {
 	c.once.Do(func() {
 		c.dir = filepath.Join(c.env.root, "local")
-		c.err = buildLocalTree(c.dir, c.env.spec)
+		c.err = buildLocalTree(c.dir, c.env.spec, c.withContent)
 	})
 	if c.err != nil {
 		return nil, c.err
@@ -276,9 +294,10 @@ func (v localView) dir() string    { return string(v) }
 func (v localView) peakRSS() int64 { return 0 }
 func (v localView) close() error   { return nil }
 
-// buildLocalTree writes spec under dir as sparse files. Folder mtimes are set after
-// their contents, since creating a file changes its folder's mtime.
-func buildLocalTree(dir string, spec treespec.Spec) error {
+// buildLocalTree writes spec under dir as sparse files, or with their synthetic content
+// where withContent says so. Folder mtimes are set after their contents, since creating
+// a file changes its folder's mtime.
+func buildLocalTree(dir string, spec treespec.Spec, withContent func(treespec.Entry) bool) error {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return fmt.Errorf("benchtool: local copy: %w", err)
 	}
@@ -293,7 +312,11 @@ func buildLocalTree(dir string, spec treespec.Spec) error {
 		if err != nil {
 			return err
 		}
-		err = f.Truncate(e.Size)
+		if withContent != nil && withContent(e) {
+			_, err = io.Copy(f, io.NewSectionReader(davtest.SyntheticReaderAt(e.Seed, e.Size), 0, e.Size))
+		} else {
+			err = f.Truncate(e.Size)
+		}
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}

@@ -35,7 +35,7 @@ func TestLocalTreeMatchesTheSpec(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "local")
-	if err := buildLocalTree(dir, spec); err != nil {
+	if err := buildLocalTree(dir, spec, nil); err != nil {
 		t.Fatal(err)
 	}
 	flat, _ := spec.FolderEntries("flat")
@@ -100,7 +100,7 @@ func TestCheckFolderCatchesWrongListings(t *testing.T) {
 	}
 	for name, mutate := range mutations {
 		dir := filepath.Join(t.TempDir(), "local")
-		if err := buildLocalTree(dir, spec); err != nil {
+		if err := buildLocalTree(dir, spec, nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := mutate(dir); err != nil {
@@ -115,7 +115,7 @@ func TestCheckFolderCatchesWrongListings(t *testing.T) {
 func TestCheckTreeCountsCatchesMissingItems(t *testing.T) {
 	spec, _ := treespec.Parse("tree=2x3")
 	dir := filepath.Join(t.TempDir(), "local")
-	if err := buildLocalTree(dir, spec); err != nil {
+	if err := buildLocalTree(dir, spec, nil); err != nil {
 		t.Fatal(err)
 	}
 	leaf := filepath.Join(dir, "tree", "dir-0001")

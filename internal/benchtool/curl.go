@@ -92,6 +92,11 @@ func (c *curlRunner) folderURL(rel string) string {
 	return b.String()
 }
 
+// fileURL is the URL of a file, a slash path relative to the files root.
+func (c *curlRunner) fileURL(rel string) string {
+	return strings.TrimSuffix(c.folderURL(rel), "/")
+}
+
 // requestConfig is a curl config file that PROPFINDs each URL in turn, answers to
 // /dev/null. One curl process for all of them keeps one connection open, as a client does.
 func requestConfig(urls []string) string {
@@ -109,26 +114,39 @@ func (c *curlRunner) propfind(ctx context.Context, folders []string) (time.Durat
 	for i, f := range folders {
 		urls[i] = c.folderURL(f)
 	}
+	out, elapsed, err := c.runConfig(ctx, requestConfig(urls),
+		"-X", "PROPFIND", "-H", "Depth: 1", "-H", "Content-Type: application/xml; charset=utf-8",
+		"--data-binary", "@"+c.body,
+		"-w", `%{http_code}\n`)
+	if err != nil {
+		return 0, fmt.Errorf("benchtool: curl PROPFIND: %w", err)
+	}
+	if err := checkStatuses(out, len(urls), "207"); err != nil {
+		return 0, err
+	}
+	return elapsed, nil
+}
+
+// runConfig times one curl process that reads its URLs from a config file, with the
+// credentials and the extra arguments; it returns curl's stdout (the -w lines).
+func (c *curlRunner) runConfig(ctx context.Context, config string, args ...string) (string, time.Duration, error) {
 	cfg, err := os.CreateTemp(c.dir, "curl-*.cfg")
 	if err != nil {
-		return 0, fmt.Errorf("benchtool: %w", err)
+		return "", 0, err
 	}
 	defer os.Remove(cfg.Name())
-	_, err = cfg.WriteString(requestConfig(urls))
+	_, err = cfg.WriteString(config)
 	if cerr := cfg.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return 0, fmt.Errorf("benchtool: curl config: %w", err)
+		return "", 0, fmt.Errorf("config file: %w", err)
 	}
 
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "curl", "-sS", "-K", cfg.Name(),
-		"--netrc-file", c.netrc,
-		"-X", "PROPFIND", "-H", "Depth: 1", "-H", "Content-Type: application/xml; charset=utf-8",
-		"--data-binary", "@"+c.body,
-		"-w", `%{http_code}\n`)
+	all := append([]string{"-sS", "-K", cfg.Name(), "--netrc-file", c.netrc}, args...)
+	cmd := exec.CommandContext(ctx, "curl", all...)
 	var stdout bytes.Buffer
 	stderr := &limitedBuffer{max: 4 << 10}
 	cmd.Stdout, cmd.Stderr = &stdout, stderr
@@ -136,23 +154,63 @@ func (c *curlRunner) propfind(ctx context.Context, folders []string) (time.Durat
 	err = cmd.Run()
 	elapsed := time.Since(start)
 	if err != nil {
-		return 0, fmt.Errorf("benchtool: curl PROPFIND: %w: %s", err, strings.TrimSpace(stderr.String()))
+		return "", 0, fmt.Errorf("%w: %s", err, strings.TrimSpace(stderr.String()))
 	}
-	if err := checkStatuses(stdout.String(), len(urls)); err != nil {
+	return stdout.String(), elapsed, nil
+}
+
+// download times `curl -o dest` of one file, optionally of a byte range ("0-4095"), and
+// checks the status: 200 for the whole file, 206 for a range.
+func (c *curlRunner) download(ctx context.Context, rel, byteRange, dest string) (time.Duration, error) {
+	config := fmt.Sprintf("url = %q\noutput = %q\n", c.fileURL(rel), dest)
+	args := []string{"-w", `%{http_code}\n`}
+	want := "200"
+	if byteRange != "" {
+		args = append(args, "-r", byteRange)
+		want = "206"
+	}
+	out, elapsed, err := c.runConfig(ctx, config, args...)
+	if err != nil {
+		return 0, fmt.Errorf("benchtool: curl GET %s: %w", rel, err)
+	}
+	if err := checkStatuses(out, 1, want); err != nil {
 		return 0, err
 	}
 	return elapsed, nil
 }
 
-// checkStatuses checks curl's -w output: one 207 per request.
-func checkStatuses(out string, want int) error {
+// getEach times GETs of files one after the other in one curl process over one
+// connection, answers to /dev/null, and checks that each was 200 with its size in bytes.
+func (c *curlRunner) getEach(ctx context.Context, rels []string, sizes []int64) (time.Duration, error) {
+	urls := make([]string, len(rels))
+	for i, r := range rels {
+		urls[i] = c.fileURL(r)
+	}
+	out, elapsed, err := c.runConfig(ctx, requestConfig(urls), "-w", `%{http_code} %{size_download}\n`)
+	if err != nil {
+		return 0, fmt.Errorf("benchtool: curl GET: %w", err)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != len(urls) {
+		return 0, fmt.Errorf("benchtool: curl reported %d answers for %d GETs", len(lines), len(urls))
+	}
+	for i, l := range lines {
+		if want := fmt.Sprintf("200 %d", sizes[i]); l != want {
+			return 0, fmt.Errorf("benchtool: GET %d of %d: status and size %q, want %q", i+1, len(urls), l, want)
+		}
+	}
+	return elapsed, nil
+}
+
+// checkStatuses checks curl's -w output: one wantCode per request.
+func checkStatuses(out string, want int, wantCode string) error {
 	codes := strings.Fields(out)
 	if len(codes) != want {
 		return fmt.Errorf("benchtool: curl reported %d answers for %d requests", len(codes), want)
 	}
 	for i, code := range codes {
-		if code != "207" {
-			return fmt.Errorf("benchtool: PROPFIND %d of %d answered %s, want 207 Multi-Status", i+1, want, code)
+		if code != wantCode {
+			return fmt.Errorf("benchtool: request %d of %d answered %s, want %s", i+1, want, code, wantCode)
 		}
 	}
 	return nil

@@ -72,11 +72,11 @@ func TestFolderURLEscapesEachSegment(t *testing.T) {
 }
 
 func TestCheckStatuses(t *testing.T) {
-	if err := checkStatuses("207\n207\n", 2); err != nil {
+	if err := checkStatuses("207\n207\n", 2, "207"); err != nil {
 		t.Errorf("two 207s: %v", err)
 	}
 	for out, n := range map[string]int{"207\n": 2, "207\n401\n": 2, "": 1, "207\n207\n207\n": 2} {
-		if err := checkStatuses(out, n); err == nil {
+		if err := checkStatuses(out, n, "207"); err == nil {
 			t.Errorf("checkStatuses(%q, %d) passed", out, n)
 		}
 	}

@@ -1,40 +1,62 @@
 // Command benchtool is the benchmark driver behind scripts/bench: in one run, against one
 // local server, it times the same workloads through ncvfs, rclone mount, local disk and
-// raw curl requests, and prints a markdown table with the goals' PASS/FAIL.
+// raw curl requests, and prints markdown tables with the goals' PASS/FAIL. The workloads
+// are listings (ls -l, find) and reading content (a 1 GiB file sequentially, its first
+// 4 KiB, again warm, at 100 random places; 10,000 small files with one cat);
+// --workloads list or content runs one kind only.
 //
 // Methodology (printed with the results as well):
 //
 //   - One server for everyone: davtest-server (the project's Nextcloud-dialect test
-//     server) runs as its own process on 127.0.0.1 with a generated tree; every client
-//     talks to it over loopback, one after the other, never at the same time.
+//     server) runs as its own process on 127.0.0.1 with a generated tree (files carry
+//     synthetic content generated from a seed); every client talks to it over loopback,
+//     one after the other, never at the same time.
 //   - Cold: a fresh mount on a new mount point with an EMPTY cache directory, then the
-//     first command is timed, then the mount is unmounted (fusermount3 -u) and its
-//     process waited for. Repeated --repeat-cold times (default 5); the median is
+//     first command is timed, then the mount is unmounted (fusermount3 -u), its process
+//     waited for and its cache directory removed. Listings are repeated --repeat-cold
+//     times (default 5), content reads --repeat-content times (default 3); the median is
 //     reported. The time to mount is not included.
 //   - Warm: one mount, the command run once untimed, then timed --repeat-warm times
-//     (default 10) in a row; the median is reported.
-//   - The kernel page cache is not dropped: listings are metadata, and a fresh FUSE
-//     mount starts with no cached entries or attributes of its own. The local-disk copy
-//     is listed warm only.
-//   - Timing: each command is a child process (ls -l --color=never DIR, find DIR;
+//     (default 10; content reads --repeat-content) in a row; the median is reported.
+//     Before the warm re-reads of the large file the driver waits (up to 10 s) until the
+//     file's allocated blocks cover its size, as du would show, so that the mount has
+//     finished storing and verifying it.
+//   - The kernel page cache is not dropped: a fresh FUSE mount starts with no cached
+//     entries, attributes or pages of its own. The local-disk copy is read warm only.
+//   - Timing: each command is a child process (ls -l --color=never DIR, find DIR, dd
+//     if=FILE of=/dev/null bs=1M, head -c 4096 FILE, find DIR -type f -exec cat {} +;
 //     stdout to /dev/null) timed by wall clock around its whole run, fork and exec
-//     included.
-//   - Raw PROPFIND: curl with the property set ncvfs asks for, Depth 1, credentials
-//     from a 0600 netrc file. For ls it is one request for the listed folder; for find
-//     it is one Depth-1 request per folder of the tree, sent one after the other by one
-//     curl process over one connection. The same reference stands on the cold and the
-//     warm rows.
+//     included. The random reads are the driver's own randread subcommand as a child
+//     process: it opens the file, then times only its 100 preads of 4 KiB at block-aligned
+//     offsets from a fixed seed.
+//   - Raw PROPFIND: curl with the property set ncvfs asks for, Depth 1, credentials from a
+//     0600 netrc file. For ls it is one request for the listed folder; for find it is one
+//     Depth-1 request per folder of the tree, sent one after the other by one curl process
+//     over one connection. The same reference stands on the cold and the warm rows.
+//   - Raw GET: for the large file, curl -o into a file in the work directory (the caches'
+//     disk: download and store, the physical limit); for head, curl -r 0-4095 -o FILE; for
+//     the small files, one curl process GETting each in turn over one connection, answers
+//     to /dev/null.
 //   - ncvfs: the real binary, ncvfs mount --cache-dir FRESH --log-level warn, default
 //     listing TTL. rclone: rclone mount --vfs-cache-mode full --cache-dir FRESH
 //     --dir-cache-time 5m, a webdav remote with vendor nextcloud defined only through
 //     RCLONE_CONFIG_* variables (password obscured).
-//   - Local disk: the same tree on the file system of the cache directories, with
-//     sparse files of the same sizes and mtimes.
+//   - Local disk: the same tree on the file system of the cache directories, with sparse
+//     files of the same sizes and mtimes, except for the content workloads' files, which
+//     hold the server's bytes.
 //   - After the timed runs each client's listing is checked against the generated tree
 //     (names, sizes, mtimes of the listed folder; folder and file counts of the walked
 //     tree); a client that shows wrong data gets no PASS.
-//   - Peak memory is the serving process's VmHWM from /proc/PID/status, read just
-//     before unmounting.
+//   - Bytes are checked too: dd must report the file's size; the large file and every
+//     small file are read back through the client after the first cold run (and after the
+//     warm runs) and compared with the generated content; head's output, curl's downloads
+//     and every random read are compared on every run.
+//   - Bytes fetched by the random reads: the GET body bytes the server sent, from its
+//     counters (davtest-server --stats-addr, a second loopback port), reset just before
+//     the timed reads and read after the unmount, so that what a mount fetched in the
+//     background counts too.
+//   - Peak memory is the serving process's VmHWM from /proc/PID/status, read just before
+//     unmounting.
 //
 // Every child runs in its own process group and gets SIGTERM if the driver dies; on
 // exit, error or Ctrl-C the driver unmounts everything it mounted, stops every child,
@@ -81,17 +103,28 @@ func main() {
 
 // config holds the command line.
 type config struct {
-	repeats    repeats
-	out        string
-	only       map[string]bool
-	tree       string
-	flatFolder string
-	treeFolder string
-	workDir    string
-	ncvfsBin   string
-	serverBin  string
-	ncvfsArgs  []string
+	repeats     repeats
+	out         string
+	only        map[string]bool
+	workloads   string // list, content or all
+	tree        string
+	flatFolder  string
+	treeFolder  string
+	bigFolder   string
+	smallFolder string
+	workDir     string
+	logDir      string
+	ncvfsBin    string
+	serverBin   string
+	ncvfsArgs   []string
 }
+
+// defaultTree has the listing folders and the content folders: one 1 GiB file and
+// 10,000 files of 4 KiB (synthetic content: sizes cost the server nothing).
+const defaultTree = "flat=5000,tree=100x100,big=1:1G,small=10000:4K"
+
+func (c config) listing() bool { return c.workloads != "content" }
+func (c config) content() bool { return c.workloads != "list" }
 
 // clientNames are the clients --only chooses from, in column order.
 var clientNames = []string{colNcvfs, colRclone, colLocal}
@@ -103,12 +136,17 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var only, ncvfsArgs string
 	fl.IntVar(&c.repeats.cold, "repeat-cold", 5, "cold runs per workload and client (a fresh mount each)")
 	fl.IntVar(&c.repeats.warm, "repeat-warm", 10, "warm runs per workload and client")
+	fl.IntVar(&c.repeats.content, "repeat-content", 3, "runs per content workload and client, cold or warm")
+	fl.StringVar(&c.workloads, "workloads", "all", "which workloads: list (listings), content (reading files) or all")
 	fl.StringVar(&c.out, "out", "", "also write the markdown report to this file")
 	fl.StringVar(&only, "only", "", "comma-separated clients to run: ncvfs, rclone, local (default all; the raw curl reference always runs)")
-	fl.StringVar(&c.tree, "tree", "flat=5000,tree=100x100", "the generated tree (see davtest-server --tree)")
+	fl.StringVar(&c.tree, "tree", defaultTree, "the generated tree (see davtest-server --tree)")
 	fl.StringVar(&c.flatFolder, "ls-folder", "flat", "the tree's folder that ls -l lists")
 	fl.StringVar(&c.treeFolder, "find-folder", "tree", "the tree's folder that find walks")
+	fl.StringVar(&c.bigFolder, "big-folder", "big", "the tree's folder whose first file the large-file workloads read")
+	fl.StringVar(&c.smallFolder, "small-folder", "small", "the tree's folder whose files one cat reads")
 	fl.StringVar(&c.workDir, "workdir", "", "where the run's temporary directory goes: mount points, caches, the local copy (default $TMPDIR)")
+	fl.StringVar(&c.logDir, "log-dir", "", "keep the server's and the mounts' logs in this directory (default: in the work directory, removed at the end)")
 	fl.StringVar(&c.ncvfsBin, "ncvfs-bin", "", "ncvfs binary (default: go build ./cmd/ncvfs)")
 	fl.StringVar(&c.serverBin, "server-bin", "", "davtest-server binary (default: go build ./cmd/davtest-server)")
 	fl.StringVar(&ncvfsArgs, "ncvfs-args", "", "extra flags for ncvfs mount, space-separated (e.g. \"--listing-ttl 1m\")")
@@ -118,8 +156,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if fl.NArg() != 0 {
 		return c, fmt.Errorf("unexpected arguments %q", fl.Args())
 	}
-	if c.repeats.cold < 1 || c.repeats.warm < 1 {
-		return c, errors.New("--repeat-cold and --repeat-warm must be at least 1")
+	if c.repeats.cold < 1 || c.repeats.warm < 1 || c.repeats.content < 1 {
+		return c, errors.New("--repeat-cold, --repeat-warm and --repeat-content must be at least 1")
+	}
+	if !slices.Contains([]string{"list", "content", "all"}, c.workloads) {
+		return c, fmt.Errorf("--workloads %q: want list, content or all", c.workloads)
 	}
 	c.only = map[string]bool{}
 	for name := range strings.SplitSeq(only, ",") {
@@ -143,6 +184,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 
 // run does the whole benchmark; whatever happens, it cleans up before returning.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
+	if len(args) > 0 && args[0] == helperRandRead {
+		return randRead(args[1:], stdout, stderr)
+	}
 	cfg, err := parseFlags(args, stderr)
 	if err != nil {
 		return err
@@ -183,7 +227,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 			err = errors.Join(err, fmt.Errorf("cleanup: %w", cerr))
 		}
 	}()
-	if err := os.Mkdir(filepath.Join(root, "logs"), 0o700); err != nil {
+	logDir := filepath.Join(root, "logs")
+	if cfg.logDir != "" {
+		logDir = filepath.Join(cfg.logDir, filepath.Base(root))
+		progress("logs go to %s", logDir)
+	}
+	if err := os.MkdirAll(logDir, 0o700); err != nil {
 		return err
 	}
 
@@ -200,15 +249,33 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		}
 	}
 
-	env, err := startServer(ctx, root, reg, cfg.serverBin, spec)
+	env, err := startServer(ctx, root, logDir, reg, cfg.serverBin, spec)
 	if err != nil {
 		return err
 	}
 	progress("server ready at %s with tree %s", env.serverURL, spec)
 
-	workloads, err := listingWorkloads(spec, cfg.flatFolder, cfg.treeFolder)
-	if err != nil {
-		return err
+	var workloads []workload
+	if cfg.listing() {
+		ws, err := listingWorkloads(spec, cfg.flatFolder, cfg.treeFolder)
+		if err != nil {
+			return err
+		}
+		workloads = append(workloads, ws...)
+	}
+	if cfg.content() {
+		helper, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("find the driver's own binary for its random-read helper: %w", err)
+		}
+		ws, err := contentWorkloads(spec, contentSetup{
+			bigFolder: cfg.bigFolder, smallFolder: cfg.smallFolder, helper: helper,
+			counters: newServerCounters(env.statsURL), settleTimeout: 10 * time.Second,
+		})
+		if err != nil {
+			return err
+		}
+		workloads = append(workloads, ws...)
 	}
 	curl, err := newCurlRunner(env)
 	if err != nil {
@@ -226,7 +293,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		clients = append(clients, rc)
 	}
 	if cfg.only[colLocal] {
-		clients = append(clients, &localClient{env: env})
+		lc := &localClient{env: env}
+		if cfg.content() {
+			// The content workloads compare bytes: their files get the real content.
+			lc.withContent = func(e treespec.Entry) bool {
+				return strings.HasPrefix(e.Path, cfg.bigFolder+"/") || strings.HasPrefix(e.Path, cfg.smallFolder+"/")
+			}
+		}
+		progress("writing the local copy of the tree")
+		if _, err := lc.open(ctx); err != nil {
+			return err
+		}
+		clients = append(clients, lc)
 	}
 
 	res := &results{workloads: workloads, repeats: cfg.repeats, tree: spec.String(), columns: []string{colRaw}}
@@ -235,7 +313,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	}
 	for _, w := range workloads {
 		reps := cfg.repeats.of(w)
-		progress("%s: raw PROPFIND", w.label)
+		if w.raw != nil {
+			progress("%s: %s", w.label, columnTitle(w.group, colRaw))
+		}
 		res.set(w.key, colRaw, measureRaw(ctx, w, curl, reps))
 		for _, c := range clients {
 			if ctx.Err() != nil {
@@ -257,7 +337,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	}
 	res.machine = machineLines(ctx, root, cfg.ncvfsBin, cfg.only[colRclone])
 	res.elapsed = time.Since(started)
-	report := render(res, evalGoals(res, listingGoals()))
+	var goals []goal
+	if cfg.listing() {
+		goals = append(goals, listingGoals()...)
+	}
+	if cfg.content() {
+		goals = append(goals, contentGoals()...)
+	}
+	report := render(res, evalGoals(res, goals))
 	if _, err := io.WriteString(stdout, report); err != nil {
 		return err
 	}
@@ -323,15 +410,15 @@ func goBuild(ctx context.Context, root, pkg, name string) (string, error) {
 const serverUser = "bench"
 
 // startServer writes a fresh random password to a 0600 file and starts davtest-server
-// with the tree.
-func startServer(ctx context.Context, root string, reg *registry, bin string, spec treespec.Spec) (*benchEnv, error) {
+// with the tree and its counters port.
+func startServer(ctx context.Context, root, logDir string, reg *registry, bin string, spec treespec.Spec) (*benchEnv, error) {
 	secret := make([]byte, 16)
 	if _, err := rand.Read(secret); err != nil {
 		return nil, err
 	}
 	env := &benchEnv{
 		root: root, user: serverUser, password: hex.EncodeToString(secret),
-		passwordFile: filepath.Join(root, "password"), spec: spec, reg: reg,
+		passwordFile: filepath.Join(root, "password"), spec: spec, reg: reg, logDir: logDir,
 	}
 	if err := os.WriteFile(env.passwordFile, []byte(env.password+"\n"), 0o600); err != nil {
 		return nil, err
@@ -339,7 +426,7 @@ func startServer(ctx context.Context, root string, reg *registry, bin string, sp
 	_, line, err := startProc(ctx, reg, startOptions{
 		name: "davtest-server",
 		args: []string{bin, "--addr", "127.0.0.1:0", "--user", env.user,
-			"--password-file", env.passwordFile, "--tree", spec.String()},
+			"--password-file", env.passwordFile, "--tree", spec.String(), "--stats-addr", "127.0.0.1:0"},
 		logPath:     env.logPath("davtest-server"),
 		readyPrefix: "ready ",
 		timeout:     2 * time.Minute,
@@ -347,9 +434,11 @@ func startServer(ctx context.Context, root string, reg *registry, bin string, sp
 	if err != nil {
 		return nil, err
 	}
-	env.serverURL = strings.TrimSpace(strings.TrimPrefix(line, "ready "))
-	if !strings.HasPrefix(env.serverURL, "http://127.0.0.1:") {
-		return nil, fmt.Errorf("davtest-server said %q, want ready http://127.0.0.1:PORT", line)
+	fields := strings.Fields(line)
+	if len(fields) != 4 || fields[0] != "ready" || fields[2] != "stats" ||
+		!strings.HasPrefix(fields[1], "http://127.0.0.1:") || !strings.HasPrefix(fields[3], "http://127.0.0.1:") {
+		return nil, fmt.Errorf("davtest-server said %q, want ready http://127.0.0.1:PORT stats http://127.0.0.1:PORT", line)
 	}
+	env.serverURL, env.statsURL = fields[1], fields[3]
 	return env, nil
 }

@@ -15,8 +15,20 @@ func TestParseFlagsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.repeats != (repeats{cold: 5, warm: 10}) || c.tree != "flat=5000,tree=100x100" {
+	if c.repeats != (repeats{cold: 5, warm: 10, content: 3}) || c.tree != defaultTree ||
+		!c.listing() || !c.content() {
 		t.Errorf("defaults: %+v", c)
+	}
+	// The default tree has every folder the workloads need.
+	spec, err := treespec.Parse(c.tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := listingWorkloads(spec, c.flatFolder, c.treeFolder); err != nil {
+		t.Error(err)
+	}
+	if _, err := contentWorkloads(spec, contentSetup{bigFolder: c.bigFolder, smallFolder: c.smallFolder}); err != nil {
+		t.Error(err)
 	}
 	for _, n := range clientNames {
 		if !c.only[n] {
@@ -38,9 +50,22 @@ func TestParseFlagsOnly(t *testing.T) {
 	}
 	for _, bad := range [][]string{
 		{"--only", "nfs"}, {"--repeat-cold", "0"}, {"--repeat-warm", "-1"}, {"stray"}, {"--keep"},
+		{"--repeat-content", "0"}, {"--workloads", "listing"}, {"--workloads", ""},
 	} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestParseFlagsWorkloads(t *testing.T) {
+	for arg, want := range map[string][2]bool{"list": {true, false}, "content": {false, true}, "all": {true, true}} {
+		c, err := parseFlags([]string{"--workloads", arg}, io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.listing() != want[0] || c.content() != want[1] {
+			t.Errorf("--workloads %s: listing %v content %v", arg, c.listing(), c.content())
 		}
 	}
 }

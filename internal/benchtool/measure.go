@@ -15,6 +15,9 @@ type cell struct {
 	err           error // measuring failed; the samples are incomplete
 	checkErr      error // measured, but the client showed wrong data
 	peakRSS       int64 // max over the mounts used, bytes
+	// fetched is the content bytes the server sent per sample, for workloads that
+	// count them.
+	fetched []int64
 }
 
 func (c cell) median() time.Duration { return median(c.samples) }
@@ -24,10 +27,14 @@ func (c cell) usable() bool {
 	return !c.notApplicable && c.err == nil && c.checkErr == nil && len(c.samples) > 0
 }
 
-// repeats are the sample counts.
-type repeats struct{ cold, warm int }
+// repeats are the sample counts: cold and warm listings, and content reads (cold or
+// warm: a 1 GiB read or 10,000 files are long enough that fewer samples do).
+type repeats struct{ cold, warm, content int }
 
 func (r repeats) of(w workload) int {
+	if w.group == groupContent {
+		return r.content
+	}
 	if w.cold {
 		return r.cold
 	}
@@ -60,8 +67,17 @@ func measureClient(ctx context.Context, c client, w workload, reps int) cell {
 			return cell{notApplicable: true}
 		}
 		var out cell
+		start := time.Now()
 		for i := range reps {
+			if i > 0 && w.budget > 0 && time.Since(start) > w.budget {
+				break
+			}
 			if err := oneView(ctx, c, &out, func(v view) error {
+				if w.counter != nil {
+					if err := w.counter.reset(ctx); err != nil {
+						return err
+					}
+				}
 				d, err := w.run(ctx, v.dir())
 				if err != nil {
 					return err
@@ -75,6 +91,16 @@ func measureClient(ctx context.Context, c client, w workload, reps int) cell {
 				out.err = err
 				return out
 			}
+			if w.counter != nil {
+				// Read after the unmount: what the mount fetched in the background
+				// because of the run counts too.
+				n, err := w.counter.settledGetBytes(ctx)
+				if err != nil {
+					out.err = err
+					return out
+				}
+				out.fetched = append(out.fetched, n)
+			}
 		}
 		return out
 	}
@@ -83,7 +109,16 @@ func measureClient(ctx context.Context, c client, w workload, reps int) cell {
 		if _, err := w.run(ctx, v.dir()); err != nil {
 			return fmt.Errorf("priming run: %w", err)
 		}
-		for range reps {
+		if w.settle != nil {
+			if err := w.settle(ctx, v.dir()); err != nil {
+				return err
+			}
+		}
+		start := time.Now()
+		for i := range reps {
+			if i > 0 && w.budget > 0 && time.Since(start) > w.budget {
+				break
+			}
 			d, err := w.run(ctx, v.dir())
 			if err != nil {
 				return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -19,6 +20,17 @@ var columnTitles = map[string]string{
 	colNcvfs:  "ncvfs",
 	colRclone: "rclone mount",
 	colLocal:  "local disk",
+}
+
+// contentRawTitle heads the raw column of the content table: curl's GETs, the file
+// downloaded and stored on the caches' disk.
+const contentRawTitle = "curl GET (-o file)"
+
+func columnTitle(group, col string) string {
+	if group == groupContent && col == colRaw {
+		return contentRawTitle
+	}
+	return columnTitles[col]
 }
 
 // results is everything the report shows.
@@ -42,35 +54,73 @@ func (r *results) set(key, col string, c cell) {
 	r.cells[key][col] = c
 }
 
-func (r *results) label(key string) string {
+func (r *results) workload(key string) workload {
 	for _, w := range r.workloads {
 		if w.key == key {
-			return w.label
+			return w
 		}
 	}
-	return key
+	return workload{key: key, label: key}
+}
+
+func (r *results) label(key string) string { return r.workload(key).label }
+
+// usableCell returns a cell with a trustworthy median, or an error saying why there is
+// none.
+func (r *results) usableCell(key, col string) (cell, error) {
+	c, ok := r.cells[key][col]
+	title := columnTitle(r.workload(key).group, col)
+	switch {
+	case !ok:
+		return c, fmt.Errorf("%s: %s not measured", title, r.label(key))
+	case c.err != nil:
+		return c, fmt.Errorf("%s: %s failed", title, r.label(key))
+	case c.checkErr != nil:
+		return c, fmt.Errorf("%s: %s showed wrong data", title, r.label(key))
+	case !c.usable():
+		return c, fmt.Errorf("%s: %s not applicable", title, r.label(key))
+	}
+	return c, nil
 }
 
 // get returns a usable median, or an error saying why there is none.
 func (r *results) get(key, col string) (time.Duration, error) {
-	c, ok := r.cells[key][col]
-	switch {
-	case !ok:
-		return 0, fmt.Errorf("%s: %s not measured", columnTitles[col], r.label(key))
-	case c.err != nil:
-		return 0, fmt.Errorf("%s: %s failed", columnTitles[col], r.label(key))
-	case c.checkErr != nil:
-		return 0, fmt.Errorf("%s: %s showed wrong data", columnTitles[col], r.label(key))
-	case !c.usable():
-		return 0, fmt.Errorf("%s: %s not applicable", columnTitles[col], r.label(key))
+	c, err := r.usableCell(key, col)
+	if err != nil {
+		return 0, err
 	}
 	return c.median(), nil
 }
 
-// goal is one pass/fail line: ratio() must not exceed limit.
+// comparison is how a goal's ratio meets its limit.
+type comparison int
+
+const (
+	atMost  comparison = iota // ratio ≤ limit
+	atLeast                   // ratio ≥ limit
+	below                     // ratio < limit
+)
+
+func (c comparison) String() string {
+	return [...]string{"≤", "≥", "<"}[c]
+}
+
+func (c comparison) holds(ratio, limit float64) bool {
+	switch c {
+	case atLeast:
+		return ratio >= limit
+	case below:
+		return ratio < limit
+	default:
+		return ratio <= limit
+	}
+}
+
+// goal is one pass/fail line: ratio() must meet limit, by default by not exceeding it.
 type goal struct {
 	text  string
 	limit float64
+	cmp   comparison
 	ratio func(r *results) (ratio float64, detail string, err error)
 }
 
@@ -140,7 +190,7 @@ func (g goalResult) verdict() string {
 	switch {
 	case g.err != nil:
 		return "FAIL (no data)"
-	case g.ratio <= g.goal.limit:
+	case g.goal.cmp.holds(g.ratio, g.goal.limit):
 		return "PASS"
 	default:
 		return "FAIL"
@@ -156,7 +206,8 @@ func evalGoals(r *results, goals []goal) []goalResult {
 	return out
 }
 
-// render writes the markdown report.
+// render writes the markdown report: a table per group of workloads, the goals, the
+// memory, the machine and the method.
 func render(r *results, goals []goalResult) string {
 	var b strings.Builder
 	var notes []string
@@ -165,39 +216,18 @@ func render(r *results, goals []goalResult) string {
 		return fmt.Sprintf("[%d]", len(notes))
 	}
 
-	fmt.Fprintf(&b, "## ncvfs listing benchmark\n\n")
-	fmt.Fprintf(&b, "Tree `%s` on davtest-server at 127.0.0.1. Milliseconds, median of %d cold runs (each on a fresh mount with an empty cache) or %d warm runs; — = not applicable.\n\n",
-		r.tree, r.repeats.cold, r.repeats.warm)
-
-	b.WriteString("| workload |")
-	for _, col := range r.columns {
-		b.WriteString(" " + columnTitles[col] + " |")
-	}
-	b.WriteString("\n|---|")
-	for range r.columns {
-		b.WriteString("---:|")
-	}
-	b.WriteString("\n")
-	for _, w := range r.workloads {
-		b.WriteString("| " + w.label + " |")
-		for _, col := range r.columns {
-			c, ok := r.cells[w.key][col]
-			var s string
-			switch {
-			case !ok:
-				s = "not run"
-			case c.notApplicable:
-				s = "—"
-			case c.err != nil:
-				s = "error " + note(fmt.Sprintf("%s, %s: %v", columnTitles[col], w.label, c.err))
-			case c.checkErr != nil:
-				s = ms(c.median()) + " wrong data " + note(fmt.Sprintf("%s, %s: %v", columnTitles[col], w.label, c.checkErr))
-			default:
-				s = ms(c.median())
+	fmt.Fprintf(&b, "## ncvfs benchmark\n\n")
+	fmt.Fprintf(&b, "Tree `%s` on davtest-server at 127.0.0.1; — = not applicable.\n", r.tree)
+	for _, g := range []string{groupListing, groupContent} {
+		var ws []workload
+		for _, w := range r.workloads {
+			if w.group == g {
+				ws = append(ws, w)
 			}
-			b.WriteString(" " + s + " |")
 		}
-		b.WriteString("\n")
+		if len(ws) > 0 {
+			renderTable(&b, r, g, ws, note)
+		}
 	}
 	for i, n := range notes {
 		fmt.Fprintf(&b, "\n[%d] %s", i+1, oneLine(n))
@@ -208,11 +238,12 @@ func render(r *results, goals []goalResult) string {
 
 	b.WriteString("\n### Goals\n\n| goal | measured | ratio | limit | result |\n|---|---|---:|---:|---|\n")
 	for _, g := range goals {
+		limit := fmt.Sprintf("%s %.2f", g.goal.cmp, g.goal.limit)
 		if g.err != nil {
-			fmt.Fprintf(&b, "| %s | %s | — | %.2f | %s |\n", g.goal.text, oneLine(g.err.Error()), g.goal.limit, g.verdict())
+			fmt.Fprintf(&b, "| %s | %s | — | %s | %s |\n", g.goal.text, oneLine(g.err.Error()), limit, g.verdict())
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.2f | %.2f | %s |\n", g.goal.text, g.detail, g.ratio, g.goal.limit, g.verdict())
+		fmt.Fprintf(&b, "| %s | %s | %.2f | %s | %s |\n", g.goal.text, g.detail, g.ratio, limit, g.verdict())
 	}
 
 	if mem := memoryLines(r); len(mem) > 0 {
@@ -231,6 +262,100 @@ func render(r *results, goals []goalResult) string {
 	b.WriteString("\n### Method\n\n")
 	b.WriteString(methodology)
 	return b.String()
+}
+
+// renderTable writes one group's table.
+func renderTable(b *strings.Builder, r *results, group string, ws []workload, note func(string) string) {
+	switch group {
+	case groupListing:
+		fmt.Fprintf(b, "\n### Listings\n\nMilliseconds, median of %d cold runs (each on a fresh mount with an empty cache) or %d warm runs.\n\n",
+			r.repeats.cold, r.repeats.warm)
+	case groupContent:
+		fmt.Fprintf(b, "\n### Reading content\n\nMedian of %d runs (cold: each on a fresh mount with an empty cache). Throughput in MiB/s with the time; random reads as bytes fetched from the server ÷ bytes read, with the time of the reads. (n=K): a client stopped after K runs because it had spent over %s on the workload.\n\n",
+			r.repeats.content, contentBudget)
+	}
+	b.WriteString("| workload |")
+	for _, col := range r.columns {
+		b.WriteString(" " + columnTitle(group, col) + " |")
+	}
+	b.WriteString("\n|---|")
+	for range r.columns {
+		b.WriteString("---:|")
+	}
+	b.WriteString("\n")
+	for _, w := range ws {
+		b.WriteString("| " + w.label + " |")
+		for _, col := range r.columns {
+			c, ok := r.cells[w.key][col]
+			title := columnTitle(group, col)
+			var s string
+			switch {
+			case !ok:
+				s = "not run"
+			case c.notApplicable:
+				s = "—"
+			case c.err != nil:
+				s = "error " + note(fmt.Sprintf("%s, %s: %v", title, w.label, c.err))
+			case c.checkErr != nil:
+				s = formatCell(w, c) + " wrong data " + note(fmt.Sprintf("%s, %s: %v", title, w.label, c.checkErr))
+			default:
+				s = formatCell(w, c)
+			}
+			if n := len(c.samples); w.budget > 0 && c.usable() && n < r.repeats.of(w) {
+				s += fmt.Sprintf(" (n=%d)", n)
+			}
+			b.WriteString(" " + s + " |")
+		}
+		b.WriteString("\n")
+	}
+}
+
+// formatCell shows a cell's median in its workload's unit.
+func formatCell(w workload, c cell) string {
+	d := c.median()
+	switch w.unit {
+	case unitThroughput:
+		return fmt.Sprintf("%.0f MiB/s (%.2f s)", throughput(w.readBytes, d), d.Seconds())
+	case unitPerFile:
+		return fmt.Sprintf("%.3f ms/file (%.2f s)", perItemMs(d, w.items), d.Seconds())
+	case unitFetched:
+		if len(c.fetched) == 0 {
+			return ms(d) + " ms"
+		}
+		return fmt.Sprintf("×%.1f fetched, %s ms", fetchRatio(c, w.readBytes), ms(d))
+	default:
+		return ms(d)
+	}
+}
+
+// throughput is MiB per second.
+func throughput(n int64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / (1 << 20) / d.Seconds()
+}
+
+func perItemMs(d time.Duration, items int) float64 {
+	if items <= 0 {
+		return 0
+	}
+	return float64(d) / float64(time.Millisecond) / float64(items)
+}
+
+// fetchRatio is the median of the bytes fetched per sample over the bytes read.
+func fetchRatio(c cell, read int64) float64 {
+	if len(c.fetched) == 0 || read <= 0 {
+		return 0
+	}
+	s := slices.Clone(c.fetched)
+	slices.Sort(s)
+	mid := len(s) / 2
+	m := float64(s[mid])
+	if len(s)%2 == 0 {
+		m = float64(s[mid-1]+s[mid]) / 2
+	}
+	return m / float64(read)
 }
 
 // memoryLines gives, per mount client, the largest peak RSS and the per-workload ones.

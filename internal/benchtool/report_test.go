@@ -18,10 +18,10 @@ func msCell(v ...float64) cell {
 func listingResults() *results {
 	r := &results{
 		workloads: []workload{
-			{key: keyColdLs, label: "cold ls -l 5k", cold: true},
-			{key: keyWarmLs, label: "warm ls -l 5k"},
-			{key: keyColdFind, label: "cold find 10k", cold: true},
-			{key: keyWarmFind, label: "warm find 10k"},
+			{key: keyColdLs, label: "cold ls -l 5k", group: groupListing, cold: true},
+			{key: keyWarmLs, label: "warm ls -l 5k", group: groupListing},
+			{key: keyColdFind, label: "cold find 10k", group: groupListing, cold: true},
+			{key: keyWarmFind, label: "warm find 10k", group: groupListing},
 		},
 		columns: []string{colRaw, colNcvfs, colRclone, colLocal},
 		repeats: repeats{cold: 3, warm: 3},
@@ -100,7 +100,7 @@ func TestRenderShowsTheTableGoalsAndNotes(t *testing.T) {
 		"| warm find 10k | 10.0 | 12.3 wrong data [1] | error [2] | not run |",
 		"[1] ncvfs, warm find 10k: 3 entries, want 5",
 		`[2] rclone mount, warm find 10k: rclone exited with \| pipes`,
-		"| 1.00 | 1.00 | PASS |",
+		"| 1.00 | ≤ 1.00 | PASS |",
 		"ncvfs: 30.0 MiB at most (cold find 10k 30.0 MiB)",
 		"- CPUs (nproc): 2",
 		"### Method",
@@ -120,5 +120,114 @@ func TestCountLabel(t *testing.T) {
 		if got := countLabel(n); got != want {
 			t.Errorf("countLabel(%d) = %q, want %q", n, got, want)
 		}
+	}
+}
+
+func contentResults() *results {
+	const gib = 1 << 30
+	r := &results{
+		workloads: []workload{
+			{key: keyColdRead, label: "cold read 1 GiB", group: groupContent, cold: true, unit: unitThroughput, readBytes: gib},
+			{key: keyColdHead, label: "cold head", group: groupContent, cold: true, budget: time.Minute},
+			{key: keyWarmRead, label: "warm re-read 1 GiB", group: groupContent, unit: unitThroughput, readBytes: gib},
+			{key: keyColdRandom, label: "cold random", group: groupContent, cold: true, unit: unitFetched, readBytes: 100 * 4096},
+			{key: keyColdSmall, label: "cold cat 10k", group: groupContent, cold: true, unit: unitPerFile, items: 10000},
+		},
+		columns: []string{colRaw, colNcvfs, colRclone, colLocal},
+		repeats: repeats{content: 3},
+		tree:    "big=1:1G,small=10000:4K",
+	}
+	r.set(keyColdRead, colRaw, msCell(1000))
+	read := msCell(1100, 1000, 1050) // median 1050 ms: 1000/1050 = 0.952 of curl
+	read.peakRSS = 40 << 20
+	r.set(keyColdRead, colNcvfs, read)
+	r.set(keyColdRead, colRclone, msCell(2000))
+	r.set(keyColdHead, colNcvfs, msCell(5))
+	r.set(keyColdHead, colRclone, msCell(25))
+	r.set(keyWarmRead, colNcvfs, msCell(110))
+	r.set(keyWarmRead, colLocal, msCell(100))
+	random := msCell(30)
+	random.fetched = []int64{64 * 100 << 10, 10 << 20, 16 * 100 << 10} // median 6.25 MiB: ×16
+	r.set(keyColdRandom, colNcvfs, random)
+	small := msCell(9000)
+	small.peakRSS = 64 << 20
+	r.set(keyColdSmall, colNcvfs, small)
+	return r
+}
+
+func TestContentGoals(t *testing.T) {
+	r := contentResults()
+	goals := evalGoals(r, contentGoals())
+	want := []struct {
+		ratio   float64
+		verdict string
+	}{
+		{1000.0 / 1050, "PASS"}, // throughput ratio 0.952 ≥ 0.9
+		{0.2, "PASS"},           // 5 / 25
+		{100.0 / 110, "PASS"},   // 0.909 ≥ 0.9
+		{16, "PASS"},            // exactly at the limit
+		{0.9, "PASS"},           // 9000 ms / 10000 files
+		{40.0 / 64, "PASS"},
+		{1, "FAIL"}, // 64 MiB is not below 64 MiB
+	}
+	if len(goals) != len(want) {
+		t.Fatalf("%d goals, want %d", len(goals), len(want))
+	}
+	for i, g := range goals {
+		if g.err != nil || abs(g.ratio-want[i].ratio) > 1e-9 || g.verdict() != want[i].verdict {
+			t.Errorf("goal %d (%s): ratio %v err %v verdict %s, want %v %s", i, g.goal.text, g.ratio, g.err, g.verdict(), want[i].ratio, want[i].verdict)
+		}
+	}
+
+	// Worse numbers fail every goal.
+	r.set(keyColdRead, colNcvfs, msCell(1200))
+	r.set(keyColdHead, colNcvfs, msCell(7))
+	r.set(keyWarmRead, colNcvfs, msCell(120))
+	worse := msCell(30)
+	worse.fetched = []int64{17 * 100 << 12}
+	r.set(keyColdRandom, colNcvfs, worse)
+	r.set(keyColdSmall, colNcvfs, cell{samples: msCell(10001).samples, peakRSS: 65 << 20})
+	for i, g := range evalGoals(r, contentGoals())[:5] {
+		if g.verdict() != "FAIL" {
+			t.Errorf("goal %d (%s): ratio %v passed after the numbers got worse", i, g.goal.text, g.ratio)
+		}
+	}
+
+	// Missing data: no counters, no RSS, a wrong-data cell.
+	r = contentResults()
+	r.set(keyColdRandom, colNcvfs, msCell(30))
+	r.set(keyColdSmall, colNcvfs, msCell(9000))
+	bad := msCell(1000)
+	bad.checkErr = errors.New("wrong bytes at 0")
+	bad.peakRSS = 10 << 20
+	r.set(keyColdRead, colNcvfs, bad)
+	gs := evalGoals(r, contentGoals())
+	for _, i := range []int{0, 3, 5, 6} {
+		if gs[i].verdict() != "FAIL (no data)" {
+			t.Errorf("goal %d (%s): %s, want FAIL (no data)", i, gs[i].goal.text, gs[i].verdict())
+		}
+	}
+}
+
+func TestRenderShowsTheContentTable(t *testing.T) {
+	r := contentResults()
+	out := render(r, evalGoals(r, contentGoals()))
+	for _, want := range []string{
+		"### Reading content",
+		"Median of 3 runs",
+		"| workload | curl GET (-o file) | ncvfs | rclone mount | local disk |",
+		"| cold read 1 GiB | 1024 MiB/s (1.00 s) | 975 MiB/s (1.05 s) | 512 MiB/s (2.00 s) | not run |",
+		"| cold head | not run | 5.0 (n=1) | 25.0 (n=1) | not run |",
+		"| cold random | not run | ×16.0 fetched, 30.0 ms | not run | not run |",
+		"| cold cat 10k | not run | 0.900 ms/file (9.00 s) | not run | not run |",
+		"| 0.95 | ≥ 0.90 | PASS |",
+		"| 1.00 | < 1.00 | FAIL |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "### Listings") {
+		t.Error("a listing table without listing workloads")
 	}
 }

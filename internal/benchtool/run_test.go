@@ -28,8 +28,8 @@ func buildCommands(t *testing.T) (ncvfs, server string) {
 }
 
 // A whole run with real processes and real ncvfs and rclone mounts on a tiny tree: the
-// table is filled, the listings are checked, and nothing is left mounted, running or on
-// disk.
+// tables are filled, the listings and the bytes read are checked, the logs are kept
+// where asked, and nothing is left mounted, running or on disk.
 func TestRunEndToEndLeavesNothingBehind(t *testing.T) {
 	ncvfs, server := buildCommands(t)
 	work, err := absDir(t.TempDir())
@@ -37,17 +37,27 @@ func TestRunEndToEndLeavesNothingBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	outFile := filepath.Join(t.TempDir(), "report.md")
+	logDir := t.TempDir()
 	var stdout, stderr strings.Builder
 	err = run(context.Background(), []string{
 		"--ncvfs-bin", ncvfs, "--server-bin", server, "--workdir", work,
-		"--tree", "flat=30,tree=3x4", "--repeat-cold", "1", "--repeat-warm", "2", "--out", outFile,
+		"--tree", "flat=30,tree=3x4,big=1:8M,small=40:4K", "--repeat-cold", "1", "--repeat-warm", "2",
+		"--repeat-content", "1", "--out", outFile, "--log-dir", logDir,
 	}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("run: %v\nstderr:\n%s\nstdout:\n%s", err, stderr.String(), stdout.String())
 	}
 	report := stdout.String()
 	num := `\d+\.\d`
+	mibs := `\d+ MiB/s \(\d+\.\d\d s\)`
+	fetched := `×\d+\.\d fetched, ` + num + ` ms`
+	perFile := `\d+\.\d{3} ms/file \(\d+\.\d\d s\)`
 	for _, row := range []string{
+		`\| cold read 8 MiB \(dd bs=1M\) \| ` + mibs + ` \| ` + mibs + ` \| ` + mibs + ` \| — \|`,
+		`\| cold head -c 4096 of 8 MiB \| ` + num + ` \| ` + num + ` \| ` + num + ` \| — \|`,
+		`\| warm re-read 8 MiB \(dd bs=1M\) \| — \| ` + mibs + ` \| ` + mibs + ` \| ` + mibs + ` \|`,
+		`\| cold 100 random 4 KiB preads of 8 MiB \| — \| ` + fetched + ` \| ` + fetched + ` \| — \|`,
+		`\| cold cat of 40 × 4 KiB files \(find -exec cat \{\} \+\) \| ` + perFile + ` \| ` + perFile + ` \| ` + perFile + ` \| — \|`,
 		`\| cold ls -l 30 \| ` + num + ` \| ` + num + ` \| ` + num + ` \| — \|`,
 		`\| warm ls -l 30 \| ` + num + ` \| ` + num + ` \| ` + num + ` \| ` + num + ` \|`,
 		`\| cold find 12 \| ` + num + ` \| ` + num + ` \| ` + num + ` \| — \|`,
@@ -63,6 +73,10 @@ func TestRunEndToEndLeavesNothingBehind(t *testing.T) {
 	// Every goal had its data (whether it passes depends on the machine).
 	if strings.Contains(report, "no data") {
 		t.Errorf("a goal lacked data:\n%s", report)
+	}
+	logs, _ := filepath.Glob(filepath.Join(logDir, "ncvfs-bench-*", "*.log"))
+	if len(logs) < 3 {
+		t.Errorf("kept logs %q, want the server's and the mounts'", logs)
 	}
 	saved, err := os.ReadFile(outFile)
 	if err != nil || string(saved) != report {

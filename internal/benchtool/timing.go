@@ -19,27 +19,59 @@ const commandTimeout = 5 * time.Minute
 // timeCommand runs args as a child process with stdout to /dev/null and returns the
 // wall-clock time around its whole run, fork and exec included: the time a user waits.
 func timeCommand(ctx context.Context, args ...string) (time.Duration, error) {
-	devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
-	if err != nil {
-		return 0, fmt.Errorf("benchtool: %w", err)
-	}
-	defer devNull.Close()
+	r, err := timeChild(ctx, child{args: args})
+	return r.elapsed, err
+}
+
+// child is a command to time.
+type child struct {
+	args []string
+	env  []string // added to the driver's environment
+	// keepStdout > 0 keeps the first keepStdout bytes of stdout, through a pipe;
+	// otherwise stdout goes to /dev/null, so that a reader's speed is not a pipe's.
+	keepStdout int
+}
+
+// childRun is what timeChild saw of a child.
+type childRun struct {
+	elapsed time.Duration
+	stdout  []byte // the first bytes, when asked for
+	stderr  string // the first 4 KiB
+}
+
+// timeChild is timeCommand that also keeps the child's stderr and, when asked, the
+// start of its stdout.
+func timeChild(ctx context.Context, c child) (childRun, error) {
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
+	args, keepStdout := c.args, c.keepStdout
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	if len(c.env) > 0 {
+		cmd.Env = append(os.Environ(), c.env...)
+	}
 	// If the driver is killed, a command still inside a mount would keep it busy and
 	// stop the mount's own unmount-on-SIGTERM.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	cmd.Stdout = devNull
+	stdout := &limitedBuffer{max: keepStdout}
+	if keepStdout > 0 {
+		cmd.Stdout = stdout
+	} else {
+		devNull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+		if err != nil {
+			return childRun{}, fmt.Errorf("benchtool: %w", err)
+		}
+		defer devNull.Close()
+		cmd.Stdout = devNull
+	}
 	stderr := &limitedBuffer{max: 4 << 10}
 	cmd.Stderr = stderr
 	start := time.Now()
-	err = cmd.Run()
-	elapsed := time.Since(start)
+	err := cmd.Run()
+	r := childRun{elapsed: time.Since(start), stdout: stdout.buf.Bytes(), stderr: stderr.String()}
 	if err != nil {
-		return 0, fmt.Errorf("benchtool: %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		return childRun{}, fmt.Errorf("benchtool: %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(r.stderr))
 	}
-	return elapsed, nil
+	return r, nil
 }
 
 // runWithStdin runs a helper command (not timed) and returns its stdout.

@@ -14,12 +14,12 @@ import (
 )
 
 // workload is one row of the results: something timed on every client's view of the
-// tree, and optionally the raw server requests it stands on. New benchmarks (content
-// reads, time to first byte, ...) are new workloads; the runner and the report need no
-// change.
+// tree, and optionally the raw server requests it stands on. New benchmarks are new
+// workloads; the runner and the report need no change.
 type workload struct {
 	key   string // stable id, for goals
 	label string // row label
+	group string // the table it goes in: groupListing or groupContent
 	// cold workloads run on a fresh mount with an empty cache, one mount per sample;
 	// warm ones run repeatedly on a mount where the same workload already ran once.
 	cold bool
@@ -30,7 +30,38 @@ type workload struct {
 	// check verifies, untimed and after the timed runs, that the client showed the data
 	// the server holds: a fast but wrong listing must not pass.
 	check func(root string) error
+	// settle, when set, runs on a warm view after the priming run and before the timed
+	// runs, e.g. to let a mount finish storing what it read.
+	settle func(ctx context.Context, root string) error
+	// unit says how the report shows a median; readBytes and items are what one run
+	// reads, for throughputs, per-file times and fetch ratios.
+	unit      unit
+	readBytes int64
+	items     int
+	// budget, when positive, stops sampling a client once it has spent this long on
+	// the workload and has at least one sample: a client 100 times slower than the
+	// others must not make the run last an hour.
+	budget time.Duration
+	// counter, when set, counts the content bytes the server sent during each cold
+	// sample, from just before the run to after the unmount.
+	counter *serverCounters
 }
+
+// Report tables.
+const (
+	groupListing = "listing"
+	groupContent = "content"
+)
+
+// unit is how a cell's median is shown.
+type unit int
+
+const (
+	unitMs         unit = iota // milliseconds
+	unitThroughput             // MiB/s of readBytes
+	unitPerFile                // milliseconds per item
+	unitFetched                // bytes fetched ÷ bytes read, and milliseconds
+)
 
 // Workload keys used by the goals.
 const (
@@ -79,10 +110,10 @@ func listingWorkloads(spec treespec.Spec, flatName, treeName string) ([]workload
 	lsLabel := "ls -l " + countLabel(flat.Entries())
 	findLabel := "find " + countLabel(tree.FileCount())
 	return []workload{
-		{key: keyColdLs, label: "cold " + lsLabel, cold: true, run: lsRun, raw: lsRaw, check: lsCheck},
-		{key: keyWarmLs, label: "warm " + lsLabel, run: lsRun, raw: lsRaw, check: lsCheck},
-		{key: keyColdFind, label: "cold " + findLabel, cold: true, run: findRun, raw: findRaw, check: findCheck},
-		{key: keyWarmFind, label: "warm " + findLabel, run: findRun, raw: findRaw, check: findCheck},
+		{key: keyColdLs, label: "cold " + lsLabel, group: groupListing, cold: true, run: lsRun, raw: lsRaw, check: lsCheck},
+		{key: keyWarmLs, label: "warm " + lsLabel, group: groupListing, run: lsRun, raw: lsRaw, check: lsCheck},
+		{key: keyColdFind, label: "cold " + findLabel, group: groupListing, cold: true, run: findRun, raw: findRaw, check: findCheck},
+		{key: keyWarmFind, label: "warm " + findLabel, group: groupListing, run: findRun, raw: findRaw, check: findCheck},
 	}, nil
 }
 

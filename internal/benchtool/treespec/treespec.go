@@ -7,6 +7,11 @@
 // the last is a level of subfolders, the last the files in each folder of the deepest
 // level. "flat=5000,tree=100x100" is a folder "flat" with 5,000 files and a folder
 // "tree" with 100 subfolders of 100 files each.
+//
+// File sizes are spread from 0 to about 8 MiB, like a real folder's, unless the folder
+// names one size for all its files after a colon, in bytes or with a binary suffix K, M,
+// G or T: "big=1:1G" is one file of 1 GiB, "small=10000:4K" 10,000 files of 4 KiB. The
+// content is generated from a seed, so a large size costs the server nothing.
 package treespec
 
 import (
@@ -21,6 +26,10 @@ import (
 // copy exhaust memory or disk inodes.
 const MaxItems = 2_000_000
 
+// MaxFileSize bounds a folder's fixed file size (1 TiB): generous for synthetic content,
+// small enough that sizes times counts cannot overflow.
+const MaxFileSize = 1 << 40
+
 // Spec is a parsed tree description.
 type Spec struct {
 	Folders []Folder
@@ -33,6 +42,9 @@ type Folder struct {
 	// flat folder); Files is the number of files in each folder of the deepest level.
 	Fanout []int
 	Files  int
+	// FileSize, when positive, is the size of every file in the folder; 0 spreads the
+	// sizes.
+	FileSize int64
 }
 
 // Parse reads a spec such as "flat=5000,tree=100x100".
@@ -47,7 +59,15 @@ func Parse(s string) (Spec, error) {
 		}
 		name, counts, ok := strings.Cut(part, "=")
 		if !ok {
-			return Spec{}, fmt.Errorf("treespec: %q: want NAME=COUNT or NAME=AxB...", part)
+			return Spec{}, fmt.Errorf("treespec: %q: want NAME=COUNT or NAME=AxB..., optionally :SIZE", part)
+		}
+		var fileSize int64
+		if c, size, ok := strings.Cut(counts, ":"); ok {
+			n, err := ParseSize(size)
+			if err != nil || n == 0 {
+				return Spec{}, fmt.Errorf("treespec: %q: %q is not a file size from 1 byte to 1T", part, size)
+			}
+			counts, fileSize = c, n
 		}
 		if err := checkName(name); err != nil {
 			return Spec{}, err
@@ -64,7 +84,7 @@ func Parse(s string) (Spec, error) {
 			}
 			nums = append(nums, n)
 		}
-		f := Folder{Name: name, Fanout: nums[:len(nums)-1], Files: nums[len(nums)-1]}
+		f := Folder{Name: name, Fanout: nums[:len(nums)-1], Files: nums[len(nums)-1], FileSize: fileSize}
 		items, ok := f.items()
 		if !ok || total+items > MaxItems {
 			return Spec{}, fmt.Errorf("treespec: %q: the tree would exceed %d items", s, MaxItems)
@@ -76,6 +96,39 @@ func Parse(s string) (Spec, error) {
 		return Spec{}, fmt.Errorf("treespec: %q names no folder", s)
 	}
 	return spec, nil
+}
+
+// sizeUnits are the binary suffixes ParseSize accepts, largest first.
+var sizeUnits = []struct {
+	suffix string
+	shift  uint
+}{{"T", 40}, {"G", 30}, {"M", 20}, {"K", 10}}
+
+// ParseSize reads a byte count such as 4096, 4K or 1G (binary units), up to MaxFileSize.
+func ParseSize(s string) (int64, error) {
+	digits, shift := s, uint(0)
+	for _, u := range sizeUnits {
+		if d, ok := strings.CutSuffix(s, u.suffix); ok {
+			digits, shift = d, u.shift
+			break
+		}
+	}
+	n, err := strconv.ParseInt(digits, 10, 64)
+	if err != nil || n < 0 || n > MaxFileSize>>shift {
+		return 0, fmt.Errorf("treespec: size %q: want a number of bytes up to 1T, with an optional K, M, G or T", s)
+	}
+	return n << shift, nil
+}
+
+// FormatSize writes a size with the largest binary suffix that divides it exactly, the
+// inverse of ParseSize.
+func FormatSize(n int64) string {
+	for _, u := range sizeUnits {
+		if n > 0 && n%(1<<u.shift) == 0 {
+			return strconv.FormatInt(n>>u.shift, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 func checkName(name string) error {
@@ -95,6 +148,9 @@ func (s Spec) String() string {
 			b.WriteString(strconv.Itoa(n) + "x")
 		}
 		b.WriteString(strconv.Itoa(f.Files))
+		if f.FileSize > 0 {
+			b.WriteString(":" + FormatSize(f.FileSize))
+		}
 		parts[i] = b.String()
 	}
 	return strings.Join(parts, ",")
@@ -187,6 +243,7 @@ var baseTime = time.Date(2024, time.March, 1, 8, 0, 0, 0, time.UTC)
 // same order every time. It stops at fn's first error.
 func (s Spec) Walk(fn func(Entry) error) error {
 	var seq uint64
+	var fileSize int64 // the current top-level folder's
 	var walk func(p string, fanout []int, files int) error
 	walk = func(p string, fanout []int, files int) error {
 		if err := fn(Entry{Path: p, IsDir: true, ModTime: baseTime}); err != nil {
@@ -202,13 +259,18 @@ func (s Spec) Walk(fn func(Entry) error) error {
 		}
 		for i := range files {
 			seq++
-			if err := fn(fileEntry(p, i, seq)); err != nil {
+			e := fileEntry(p, i, seq)
+			if fileSize > 0 {
+				e.Size = fileSize
+			}
+			if err := fn(e); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
 	for _, f := range s.Folders {
+		fileSize = f.FileSize
 		if err := walk(f.Name, f.Fanout, f.Files); err != nil {
 			return err
 		}

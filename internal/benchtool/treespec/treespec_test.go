@@ -164,3 +164,81 @@ func TestFolderEntriesListsOnlyDirectChildren(t *testing.T) {
 		t.Errorf("FolderEntries(tree) = %d entries, want its 2 subfolders", len(tree))
 	}
 }
+
+func TestFixedFileSizes(t *testing.T) {
+	s, err := Parse("flat=3,big=1:1G,small=2x5:4K,odd=2:1000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.String(); got != "flat=3,big=1:1G,small=2x5:4K,odd=2:1000" {
+		t.Errorf("String() = %q", got)
+	}
+	sizes := map[string][]int64{}
+	var seeds []uint64
+	err = s.Walk(func(e Entry) error {
+		if !e.IsDir {
+			top, _, _ := strings.Cut(e.Path, "/")
+			sizes[top] = append(sizes[top], e.Size)
+			seeds = append(seeds, e.Seed)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sizes["big"]) != 1 || sizes["big"][0] != 1<<30 {
+		t.Errorf("big sizes %v, want one of 1 GiB", sizes["big"])
+	}
+	if len(sizes["small"]) != 10 {
+		t.Errorf("small has %d files, want 10", len(sizes["small"]))
+	}
+	for _, n := range sizes["small"] {
+		if n != 4096 {
+			t.Errorf("a small file has %d bytes, want 4096", n)
+		}
+	}
+	if len(sizes["odd"]) != 2 || sizes["odd"][0] != 1000 || sizes["odd"][1] != 1000 {
+		t.Errorf("odd sizes %v", sizes["odd"])
+	}
+	// Files of one size still get their own content.
+	seen := map[uint64]bool{}
+	for _, sd := range seeds {
+		if seen[sd] {
+			t.Errorf("seed %d used twice", sd)
+		}
+		seen[sd] = true
+	}
+	// A fixed size in one folder leaves the spread sizes of the others as they were.
+	plain, _ := Parse("flat=3")
+	want, _ := plain.FolderEntries("flat")
+	got, _ := s.FolderEntries("flat")
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("flat entry %d changed: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"1": 1, "4096": 4096, "4K": 4096, "3M": 3 << 20, "1G": 1 << 30, "1T": 1 << 40, "0": 0} {
+		got, err := ParseSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v, want %d", in, got, err, want)
+		}
+		if want > 0 {
+			if back, _ := ParseSize(FormatSize(want)); back != want {
+				t.Errorf("FormatSize(%d) = %q does not parse back", want, FormatSize(want))
+			}
+		}
+	}
+	for _, bad := range []string{"", "K", "-1", "1.5G", "2T", "1P", "9223372036854775807", "1k"} {
+		if n, err := ParseSize(bad); err == nil {
+			t.Errorf("ParseSize(%q) = %d, want an error", bad, n)
+		}
+	}
+	for _, bad := range []string{"big=1:", "big=1:0", "big=1:2T", "big=1:1G:1G", "big=:1G"} {
+		if s, err := Parse(bad); err == nil {
+			t.Errorf("Parse(%q) = %v, want an error", bad, s)
+		}
+	}
+}
