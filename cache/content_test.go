@@ -645,3 +645,25 @@ func TestMigrateFromVersion1(t *testing.T) {
 		t.Errorf("LocalBytes %d after the first record", it.LocalBytes)
 	}
 }
+
+func TestRecordCompleteIsRecordAndVerifyInOne(t *testing.T) {
+	s := withRoot(t)
+	root := mustGet(t, s, 1)
+	apply(t, s, root, fileItem(5, "a.txt", `"e1"`, 100))
+	if _, err := s.RecordComplete(5, `"e1"`, 100, []Range{{0, 60}}); err == nil {
+		t.Fatal("an incomplete file was recorded as verified")
+	}
+	if c, ok, _ := s.Content(5); ok && c.Local() != 0 {
+		t.Fatalf("a refused RecordComplete wrote %d bytes", c.Local())
+	}
+	c, err := s.RecordComplete(5, `"e1"`, 100, []Range{{0, 100}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Verified || c.Local() != 100 {
+		t.Fatalf("record %+v", c)
+	}
+	if it := mustGet(t, s, 5); it.Content != ContentLocal || it.LocalBytes != 100 {
+		t.Fatalf("item %+v, want local with 100 bytes", it)
+	}
+}

@@ -10,9 +10,10 @@ import (
 	"time"
 )
 
-// propfindBody names every property ncvfs reads; an empty body (allprop) would omit the
+// PropfindBody names every property ncvfs reads; an empty body (allprop) would omit the
 // oc: ones. Generic servers answer the unknown ones in a 404 propstat, which is ignored.
-const propfindBody = `<?xml version="1.0" encoding="utf-8"?>
+// Exported so that benchmarks can send the very same request.
+const PropfindBody = `<?xml version="1.0" encoding="utf-8"?>
 <d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns" xmlns:nc="http://nextcloud.org/ns">
  <d:prop>
   <d:resourcetype/>
@@ -84,8 +85,8 @@ func (c *Client) propfind(ctx context.Context, op, path, u string, scope hrefSco
 			"Depth":        {depth},
 			"Content-Type": {"application/xml; charset=utf-8"},
 		},
-		body: func() io.Reader { return strings.NewReader(propfindBody) },
-		size: int64(len(propfindBody)),
+		body: func() io.Reader { return strings.NewReader(PropfindBody) },
+		size: int64(len(PropfindBody)),
 	}
 	var self Entry
 	var yielded bool

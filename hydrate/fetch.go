@@ -132,6 +132,7 @@ type fileState struct {
 	lastErr    error // the latest failure
 	verified   bool
 	verifying  bool
+	touched    time.Time // last LRU touch
 	// noIfMatch: the server refused If-Match for a version that had not changed (Apache
 	// answers weak ETags for files written within the current second, and a weak ETag
 	// never matches). Transfers then compare the answer's ETag themselves.
@@ -166,9 +167,18 @@ func (f *Fetcher) Open(id uint64) (*Handle, error) {
 	}
 	st.mu.Lock()
 	st.opens++
+	// The LRU order needs no more than minute precision, and a commit per open is what
+	// a small-file workload cannot afford; a file with nothing local has nothing to touch.
+	now := time.Now()
+	touch := len(st.have) > 0 && now.Sub(st.touched) > time.Minute
+	if touch {
+		st.touched = now
+	}
 	st.mu.Unlock()
-	if err := f.cfg.Store.TouchContent(id, time.Now()); err != nil {
-		f.log.Debug("touch content", "op", "open", "fileid", id, "err", err)
+	if touch {
+		if err := f.cfg.Store.TouchContent(id, now); err != nil {
+			f.log.Debug("touch content", "op", "open", "fileid", id, "err", err)
+		}
 	}
 	return &Handle{f: f, st: st}, nil
 }
@@ -202,9 +212,12 @@ func (f *Fetcher) load(id uint64) (*fileState, error) {
 		}
 		fh.Close()
 	}
-	// Nothing usable: bytes of another version, or a record without its file.
-	if err := f.cfg.Store.DropContent(id); err != nil && !errors.Is(err, cache.ErrNotFound) {
-		return nil, fmt.Errorf("hydrate: drop stale content of %d: %w", id, err)
+	// Nothing usable: bytes of another version, or a record without its file. (A stray
+	// file without a record is simply emptied below; a cold file costs no commit.)
+	if _, had, err := f.cfg.Store.Content(id); err == nil && had {
+		if err := f.cfg.Store.DropContent(id); err != nil && !errors.Is(err, cache.ErrNotFound) {
+			return nil, fmt.Errorf("hydrate: drop stale content of %d: %w", id, err)
+		}
 	}
 	if st.f, err = openContentFile(path, st.size, true); err != nil {
 		return nil, err
@@ -533,7 +546,10 @@ func (f *Fetcher) persist(st *fileState) {
 	rs, etag, size, gen, fh := st.unrecorded, st.etag, st.size, st.gen, st.f
 	st.unrecorded = nil
 	complete := !st.verified && !st.verifying && st.have.has(0, size)
-	if complete {
+	// Without a checksum to check, a complete file is recorded and marked local in one
+	// commit: the common case of every small file read.
+	completeNow := complete && st.checksum == "" && len(rs) > 0
+	if complete && !completeNow {
 		st.verifying = true
 	}
 	st.mu.Unlock()
@@ -542,17 +558,28 @@ func (f *Fetcher) persist(st *fileState) {
 			f.log.Warn("cannot make content durable", "op", "sync", "fileid", st.id, "err", err)
 			return
 		}
-		if _, err := f.cfg.Store.RecordRanges(st.id, etag, size, rs); err != nil {
+		record := f.cfg.Store.RecordRanges
+		if completeNow {
+			record = f.cfg.Store.RecordComplete
+		}
+		if _, err := record(st.id, etag, size, rs); err != nil {
 			if !errors.Is(err, cache.ErrStale) {
 				f.log.Warn("cannot record downloaded ranges", "op", "record", "fileid", st.id, "err", err)
 			}
 			return
 		}
+		if completeNow {
+			st.mu.Lock()
+			if st.gen == gen {
+				st.verified = true
+			}
+			st.mu.Unlock()
+		}
 		if f.cfg.OnStored != nil {
 			f.cfg.OnStored(st.id)
 		}
 	}
-	if complete {
+	if complete && !completeNow {
 		f.background.Add(1)
 		go f.verify(st, gen, etag, fh, size)
 	}

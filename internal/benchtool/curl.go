@@ -10,31 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-)
 
-// propfindBody is the property set ncvfs asks for (davclient/propfind.go), so that the
-// raw reference moves the same bytes; a test keeps the two identical.
-const propfindBody = `<?xml version="1.0" encoding="utf-8"?>
-<d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns" xmlns:nc="http://nextcloud.org/ns">
- <d:prop>
-  <d:resourcetype/>
-  <d:getetag/>
-  <d:getlastmodified/>
-  <d:getcontentlength/>
-  <d:getcontenttype/>
-  <d:quota-available-bytes/>
-  <d:quota-used-bytes/>
-  <oc:fileid/>
-  <oc:id/>
-  <oc:size/>
-  <oc:permissions/>
-  <oc:checksums/>
-  <oc:owner-id/>
-  <oc:owner-display-name/>
-  <oc:data-fingerprint/>
- </d:prop>
-</d:propfind>
-`
+	"github.com/ncvfs/ncvfs/davclient"
+)
 
 // curlRunner times raw WebDAV requests with curl: the floor any client pays for the
 // same answers. Credentials come from a 0600 netrc file, never the command line.
@@ -63,7 +41,7 @@ func newCurlRunner(env *benchEnv) (*curlRunner, error) {
 	if err := os.WriteFile(c.netrc, []byte(netrc), 0o600); err != nil {
 		return nil, fmt.Errorf("benchtool: %w", err)
 	}
-	if err := os.WriteFile(c.body, []byte(propfindBody), 0o600); err != nil {
+	if err := os.WriteFile(c.body, []byte(davclient.PropfindBody), 0o600); err != nil {
 		return nil, fmt.Errorf("benchtool: %w", err)
 	}
 	return c, nil

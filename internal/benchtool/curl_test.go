@@ -2,47 +2,14 @@ package main
 
 import (
 	"context"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/ncvfs/ncvfs/davclient/davtest"
 	"github.com/ncvfs/ncvfs/internal/benchtool/treespec"
 )
-
-// The raw reference must ask for what ncvfs asks for, or the comparison is unfair.
-func TestPropfindBodyIsTheOneNcvfsSends(t *testing.T) {
-	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join("..", "..", "davclient", "propfind.go"), nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var found string
-	ast.Inspect(f, func(n ast.Node) bool {
-		vs, ok := n.(*ast.ValueSpec)
-		if !ok {
-			return true
-		}
-		for i, name := range vs.Names {
-			if name.Name == "propfindBody" && i < len(vs.Values) {
-				if lit, ok := vs.Values[i].(*ast.BasicLit); ok {
-					found, err = strconv.Unquote(lit.Value)
-				}
-			}
-		}
-		return true
-	})
-	if err != nil || found == "" {
-		t.Fatalf("no propfindBody constant in davclient/propfind.go (%v); update this test and curl.go together", err)
-	}
-	if found != propfindBody {
-		t.Errorf("curl.go's propfindBody differs from davclient's:\n%s\nwant:\n%s", propfindBody, found)
-	}
-}
 
 func TestNetrcEntryRefusesWhatNetrcCannotHold(t *testing.T) {
 	got, err := netrcEntry("127.0.0.1", "bench", "0123abcd")
