@@ -75,13 +75,16 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, `
 ncvfs demo: a sample Nextcloud server runs at %s (user "demo"),
-mounted at %s. Nothing has been downloaded: every file is a placeholder.
+mounted at %s. Nothing has been downloaded: every file is a placeholder
+until it is read.
 
 Try, in another terminal:
   ls -l %[2]s
   find %[2]s | head -20
   stat "%[2]s/Videos/Holiday (4K).mp4"     # 300 MiB on the server, 0 blocks here
-  du -sh --apparent-size %[2]s; du -sh %[2]s
+  cat %[2]s/Readme.md                     # fetched when read
+  head -c 1M "%[2]s/Videos/Holiday (4K).mp4" | wc -c   # fetches a few MiB (read-ahead), not 300
+  du -sh --apparent-size %[2]s; du -sh %[2]s   # server size; what is local
   ls -l "%[2]s/Shared with me/Team Handbook"  # a read-only share
   df -h %[2]s                             # the account quota
 
