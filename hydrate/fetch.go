@@ -284,20 +284,6 @@ type Handle struct {
 	closed  bool
 }
 
-// Size is the size of the version this handle reads.
-func (h *Handle) Size() int64 {
-	h.st.mu.Lock()
-	defer h.st.mu.Unlock()
-	return h.st.size
-}
-
-// Complete reports whether every byte is local and verified.
-func (h *Handle) Complete() bool {
-	h.st.mu.Lock()
-	defer h.st.mu.Unlock()
-	return h.st.verified
-}
-
 // ReadAt reads len(p) bytes at off (fewer at the end of the file), waiting only until
 // those bytes are local. It returns ctx's error when ctx ends first; the transfers it
 // started go on for other readers.
