@@ -40,6 +40,12 @@ const (
 	// streamWindow: a missing byte this close ahead of a stream's position is left to the
 	// stream; farther away it gets a block fetch of its own.
 	streamWindow = 4 << 20
+	// streamLead bounds how far a stream runs ahead of the furthest read: a reader that
+	// pauses with the file open (a video player) stops the download there. refillLead:
+	// when sequential reads come this close to the end of what is local, a new stream
+	// starts, so a steady reader never waits for a round trip.
+	streamLead = 16 << 20
+	refillLead = 4 << 20
 	// recordEvery bytes of a transfer, what arrived is made durable and recorded in bbolt,
 	// so a restart keeps most of a large download.
 	recordEvery = 32 << 20
@@ -307,6 +313,7 @@ func (h *Handle) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 		if st.have.has(off, end) {
 			h.started = true
 			st.noteRead(off, end)
+			h.f.readAhead(st, end)
 			fh := st.f
 			st.mu.Unlock()
 			n, err := fh.ReadAt(p[:end-off], off)
@@ -340,6 +347,24 @@ func (st *fileState) noteRead(off, end int64) {
 		st.seqRun = 0
 	}
 	st.nextSeq = max(end, st.nextSeq)
+}
+
+// readAhead starts a new stream for a sequential reader that is refillLead from the
+// end of what is local, unless one is running there. Caller holds st.mu.
+func (f *Fetcher) readAhead(st *fileState, end int64) {
+	if st.seqRun < seqTrigger {
+		return
+	}
+	next := st.have.firstMissing(end, st.size)
+	if next >= st.size || next-end > refillLead {
+		return
+	}
+	for _, x := range st.xfers {
+		if x.pos <= next && next < x.end {
+			return
+		}
+	}
+	f.start(st, next, min(st.size, st.have.nextPresent(next, st.size)), true)
 }
 
 // ensure starts what it takes to bring [off, end) in, unless a running transfer will.
@@ -411,6 +436,9 @@ func (f *Fetcher) run(ctx context.Context, st *fileState, x *transfer, gen uint6
 
 var errVersionMoved = errors.New("the server answered with another version of the file")
 
+// errFarAhead ends a stream that got streamLead ahead of its reader; not a failure.
+var errFarAhead = errors.New("the download is far enough ahead of its reader")
+
 // transfer streams [x.pos, x.end) into the content file.
 func (f *Fetcher) transfer(ctx context.Context, st *fileState, x *transfer, gen uint64, etag, ifMatch string) error {
 	select {
@@ -454,7 +482,7 @@ func (f *Fetcher) transfer(ctx context.Context, st *fileState, x *transfer, gen 
 		}
 		err = f.copyBody(st, x, gen, resp.Body, buf, &sinceRecord)
 		resp.Body.Close()
-		if err == nil {
+		if err == nil || errors.Is(err, errFarAhead) {
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -505,8 +533,12 @@ func (f *Fetcher) copyBody(st *fileState, x *transfer, gen uint64, body io.Reade
 			st.have.add(pos, pos+int64(n))
 			st.unrecorded.add(pos, pos+int64(n))
 			x.pos = pos + int64(n)
+			ahead := x.stream && x.pos-st.nextSeq > streamLead
 			st.broadcast()
 			st.mu.Unlock()
+			if ahead {
+				return errFarAhead
+			}
 			*sinceRecord += int64(n)
 			if *sinceRecord >= recordEvery {
 				*sinceRecord = 0

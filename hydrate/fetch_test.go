@@ -410,3 +410,58 @@ func (cf *contentFixture) copyItems(dst *cache.Store) error {
 	_, err = dst.ApplyListing(cache.Listing{Dir: root, Children: kids})
 	return err
 }
+
+// A reader that pauses with the file open stops the download a bounded distance ahead;
+// reading on resumes it, and the bytes are still the server's.
+func TestDownloadStopsAheadOfAPausedReader(t *testing.T) {
+	cf := newContentFixture(t)
+	const size = 200 << 20
+	id := cf.file(t, "video.bin", size, 31)
+	cf.srv.ResetCounts()
+	h, err := cf.fetcher.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	buf := make([]byte, 128<<10)
+	off := int64(0)
+	read := func(n int64) {
+		for stop := off + n; off < stop; off += int64(len(buf)) {
+			if _, err := h.ReadAt(context.Background(), buf, off); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(buf, davtest.SyntheticBytes(31, off, len(buf))) {
+				t.Fatalf("wrong bytes at %d", off)
+			}
+		}
+	}
+	read(2 << 20)
+	// Paused: the download must settle well short of the file. (The server counts a
+	// response's bytes only when it ends, so ask the downloader what it holds.)
+	local := func() int64 {
+		cf.fetcher.mu.Lock()
+		st := cf.fetcher.files[id]
+		cf.fetcher.mu.Unlock()
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.have.bytes()
+	}
+	var fetched int64
+	for stable := 0; stable < 10; {
+		time.Sleep(20 * time.Millisecond)
+		now := local()
+		if now == fetched {
+			stable++
+		} else {
+			stable = 0
+		}
+		fetched = now
+	}
+	// 2 MiB read, the 16 MiB lead and a chunk or two of slack; the 200 MiB file must not
+	// come down.
+	if limit := int64(20 << 20); fetched > limit {
+		t.Fatalf("a paused reader left %d bytes downloaded, want at most %d", fetched, limit)
+	}
+	// Reading on resumes the download.
+	read(60 << 20)
+}
