@@ -1,19 +1,19 @@
 package fusefs
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
 	"log"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/ncvfs/ncvfs/internal/mountinfo"
 )
 
 // MountOptions are the user's choices about the mount itself.
@@ -42,7 +42,7 @@ func CheckMountpoint(dir string, allowNonEmpty bool) error {
 	case !st.IsDir():
 		return fmt.Errorf("mount point %s is not a folder", dir)
 	}
-	if mounted, err := IsMountpoint(dir); err == nil && mounted {
+	if mounted, err := mountinfo.IsMounted(dir); err == nil && mounted {
 		return fmt.Errorf("mount point %s is busy: something is already mounted there (run `ncvfs unmount %s` if it is an old ncvfs mount)", dir, dir)
 	}
 	if !allowNonEmpty {
@@ -57,56 +57,6 @@ func CheckMountpoint(dir string, allowNonEmpty bool) error {
 		}
 	}
 	return nil
-}
-
-// IsMountpoint reports whether dir is listed as a mount point of this process's namespace.
-func IsMountpoint(dir string) (bool, error) {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return false, err
-	}
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 && unescapeMountinfo(fields[4]) == abs {
-			return true, nil
-		}
-	}
-	return false, sc.Err()
-}
-
-// unescapeMountinfo undoes the octal escapes (\040 for space) of /proc/self/mountinfo.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v byte
-			ok := true
-			for _, c := range []byte(s[i+1 : i+4]) {
-				if c < '0' || c > '7' {
-					ok = false
-					break
-				}
-				v = v*8 + (c - '0')
-			}
-			if ok {
-				b.WriteByte(v)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // Mount mounts fsys on dir and serves it in the background. As root it calls mount(2)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/ncvfs/ncvfs/davclient/davtest"
 	"github.com/ncvfs/ncvfs/fusefs"
+	"github.com/ncvfs/ncvfs/internal/mountinfo"
 )
 
 // binary is the ncvfs command built once for these tests, in a folder every user can
@@ -155,7 +156,7 @@ func TestWrongPasswordExitsWithAPlainMessage(t *testing.T) {
 	if strings.Contains(msg, "not-the-password") || strings.Contains(msg, "goroutine ") {
 		t.Errorf("message leaks the password or a stack trace:\n%s", msg)
 	}
-	if mounted, _ := fusefs.IsMountpoint(mp); mounted {
+	if mounted, _ := mountinfo.IsMounted(mp); mounted {
 		t.Error("a mount was left behind")
 	}
 }
@@ -187,7 +188,7 @@ func TestMountServesAndUnmountsOnSignal(t *testing.T) {
 	if err := p.wait(t); err != nil {
 		t.Fatalf("exit after SIGTERM: %v\n%s", err, p.stderr)
 	}
-	if mounted, _ := fusefs.IsMountpoint(mp); mounted {
+	if mounted, _ := mountinfo.IsMounted(mp); mounted {
 		t.Fatal("still mounted after SIGTERM")
 	}
 }

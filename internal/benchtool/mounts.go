@@ -1,66 +1,30 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ncvfs/ncvfs/internal/mountinfo"
 )
 
-// mountPoints reads the mount points listed in a mountinfo file (field 5, with the
-// kernel's octal escapes for space, tab, newline and backslash undone).
-func mountPoints(r io.Reader) ([]string, error) {
-	var out []string
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 5 {
-			continue
-		}
-		out = append(out, unescapeMountinfo(fields[4]))
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("benchtool: read mountinfo: %w", err)
-	}
-	return out, nil
-}
-
-// unescapeMountinfo undoes the kernel's \ooo escapes.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
 func currentMounts() ([]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
+	mounts, err := mountinfo.Read()
 	if err != nil {
 		return nil, fmt.Errorf("benchtool: %w", err)
 	}
-	defer f.Close()
-	return mountPoints(f)
+	points := make([]string, len(mounts))
+	for i, m := range mounts {
+		points[i] = m.Point
+	}
+	return points, nil
 }
 
 func isMounted(mp string) (bool, error) {

@@ -6,44 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ncvfs/ncvfs/internal/benchtool/treespec"
 )
-
-func TestMountPointsUnescapesTheKernelsEscapes(t *testing.T) {
-	info := `22 1 0:21 / / rw,relatime shared:1 - ext4 /dev/vda rw
-35 22 0:31 / /srv/with\040space rw,nosuid - fuse.ncvfs ncvfs rw,user_id=0
-36 22 0:32 / /srv/tab\011and\134backslash rw - fuse.rclone ncbench: rw
-short line
-`
-	got, err := mountPoints(strings.NewReader(info))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []string{"/", "/srv/with space", "/srv/tab\tand\\backslash"}
-	if !slices.Equal(got, want) {
-		t.Errorf("mountPoints = %q, want %q", got, want)
-	}
-}
-
-func TestUnescapeLeavesIncompleteEscapesAlone(t *testing.T) {
-	for in, want := range map[string]string{
-		`/a\04`:    `/a\04`,
-		`/a\`:      `/a\`,
-		`/a\999b`:  `/a\999b`,
-		`/a\040`:   `/a `,
-		`/plain`:   `/plain`,
-		`\040\040`: `  `,
-	} {
-		if got := unescapeMountinfo(in); got != want {
-			t.Errorf("unescapeMountinfo(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
 
 func TestRemoveWorkDirRemovesAnUnmountedTree(t *testing.T) {
 	dir, err := absDir(t.TempDir())

@@ -1,7 +1,6 @@
 package session
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io/fs"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ncvfs/ncvfs/davclient/davtest"
+	"github.com/ncvfs/ncvfs/internal/mountinfo"
 )
 
 // TestMain fails the run if any test left an ncvfs mount behind. Mounts that existed
@@ -43,19 +43,14 @@ func TestMain(m *testing.M) {
 }
 
 func ncvfsMounts() []string {
-	f, err := os.Open("/proc/self/mountinfo")
+	mounts, err := mountinfo.Read()
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
 	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		for i, fld := range fields {
-			if fld == "-" && i+1 < len(fields) && fields[i+1] == "fuse.ncvfs" {
-				out = append(out, fields[4])
-			}
+	for _, m := range mounts {
+		if m.FSType == "fuse.ncvfs" {
+			out = append(out, m.Point)
 		}
 	}
 	return out

@@ -19,6 +19,7 @@ import (
 	"github.com/ncvfs/ncvfs/davclient"
 	"github.com/ncvfs/ncvfs/fusefs"
 	"github.com/ncvfs/ncvfs/hydrate"
+	"github.com/ncvfs/ncvfs/internal/mountinfo"
 )
 
 // Config is everything a mount needs.
@@ -194,7 +195,7 @@ func (s *Session) Wait() { s.server.Wait() }
 func (s *Session) Unmount() error {
 	var errs []error
 	if s.server != nil {
-		if mounted, err := fusefs.IsMountpoint(s.mp); err == nil && !mounted {
+		if mounted, err := mountinfo.IsMounted(s.mp); err == nil && !mounted {
 			// Unmounted from outside (ncvfs unmount, fusermount3 -u): the serve loop has
 			// ended; there is nothing left to detach.
 			s.server = nil
