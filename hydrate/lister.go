@@ -204,11 +204,16 @@ func (l *Lister) run(ctx context.Context, dirID uint64, call *listCall) {
 
 // prefetchBelow lists, in the background, the subfolders of dirID never listed before.
 func (l *Lister) prefetchBelow(dirID uint64) {
+	if l.cfg.NoPrefetch {
+		return
+	}
 	l.mu.Lock()
 	done := l.prefetched[dirID]
-	l.prefetched[dirID] = true
+	if !done {
+		l.prefetched[dirID] = true
+	}
 	l.mu.Unlock()
-	if done || l.cfg.NoPrefetch || l.prefetchCtx.Err() != nil {
+	if done || l.prefetchCtx.Err() != nil {
 		return
 	}
 	kids, err := l.cfg.Store.Children(dirID)
