@@ -22,10 +22,12 @@ import (
 // a check costs a single Depth-0 PROPFIND on Nextcloud.
 const DefaultListingTTL = 5 * time.Second
 
-// A visited folder's never-listed subfolders are listed ahead in the background, so a
-// walk (find, du, a file manager) finds them ready: at most prefetchMax subfolders per
-// folder, prefetchParallel listings at a time over the whole mount. Only visits prefetch;
-// a prefetched folder's own subfolders wait for it to be visited.
+// When a walk is seen (find, du, ls -R, a file manager going through folders: a second
+// subfolder of one folder visited), that folder's never-listed subfolders are listed
+// ahead in the background, so the walk finds them ready: at most prefetchMax subfolders
+// per folder, prefetchParallel listings at a time over the whole mount. A single visit
+// prefetches nothing: listing folders nobody asked for costs the server (a PROPFIND is
+// one of Nextcloud's most expensive requests) and competes with what the user waits for.
 const (
 	prefetchMax      = 256
 	prefetchParallel = 4
@@ -66,7 +68,9 @@ type Lister struct {
 	validated  map[uint64]time.Time // folder id -> when its listing was last known current
 	inflight   map[uint64]*listCall
 	quota      Quota
-	prefetched map[uint64]bool // folders whose subfolders were queued for listing
+	prefetched map[uint64]bool   // folders whose subfolders were queued for listing
+	visited    map[uint64]bool   // folders whose visit was noted by noteVisit
+	firstChild map[uint64]uint64 // folder id -> the first of its subfolders visited
 
 	// Background listings are committed in groups: one transaction for all that are
 	// waiting, instead of one fsync pair per folder.
@@ -112,6 +116,8 @@ func NewLister(cfg ListerConfig) *Lister {
 		validated:    make(map[uint64]time.Time),
 		inflight:     make(map[uint64]*listCall),
 		prefetched:   make(map[uint64]bool),
+		visited:      make(map[uint64]bool),
+		firstChild:   make(map[uint64]uint64),
 		commits:      make(chan *pendingListing, prefetchParallel),
 		prefetchSem:  make(chan struct{}, prefetchParallel),
 		prefetchCtx:  ctx,
@@ -153,14 +159,42 @@ func (l *Lister) Invalidate(dirID uint64) {
 // Ensure makes sure the folder's children in the cache are current within the TTL: on
 // the first visit it lists the folder (Depth 1); later it checks the folder's ETag and
 // relists only when it changed. It blocks until that is done or ctx ends; a listing
-// that other callers wait on goes on when one of them gives up. A successful visit
-// starts listing the folder's never-listed subfolders in the background.
+// that other callers wait on goes on when one of them gives up. A visit that shows a
+// walk starts listing the walked folder's other subfolders in the background.
 func (l *Lister) Ensure(ctx context.Context, dirID uint64) error {
 	if err := l.ensure(ctx, dirID, false); err != nil {
 		return err
 	}
-	l.prefetchBelow(dirID)
+	l.noteVisit(dirID)
 	return nil
+}
+
+// noteVisit detects walks: when a second subfolder of one folder is visited, the
+// folder's never-listed subfolders are listed ahead.
+func (l *Lister) noteVisit(dirID uint64) {
+	if l.cfg.NoPrefetch || dirID == l.cfg.RootID {
+		return
+	}
+	l.mu.Lock()
+	seen := l.visited[dirID]
+	l.visited[dirID] = true
+	l.mu.Unlock()
+	if seen {
+		return // every lookup in a folder is a visit; only the first one counts
+	}
+	dir, err := l.cfg.Store.Get(dirID)
+	if err != nil {
+		return
+	}
+	l.mu.Lock()
+	first, ok := l.firstChild[dir.Parent]
+	if !ok {
+		l.firstChild[dir.Parent] = dirID
+	}
+	l.mu.Unlock()
+	if ok && first != dirID {
+		l.prefetchBelow(dir.Parent)
+	}
 }
 
 func (l *Lister) ensure(ctx context.Context, dirID uint64, background bool) error {

@@ -228,41 +228,64 @@ func TestQuotaComesFromTheRoot(t *testing.T) {
 	}
 }
 
-func TestPrefetchListsSubfoldersAheadInOneCommitGroup(t *testing.T) {
+func TestPrefetchStartsWhenAWalkIsSeen(t *testing.T) {
 	f := newFixtureWith(t, time.Hour, false)
 	for i := range 12 {
 		if _, err := f.srv.WriteFile(fmt.Sprintf("many/sub%02d/f.txt", i), []byte("x"), time.Unix(1700000000, 0)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := f.lister.Ensure(context.Background(), f.rootID); err != nil {
+	ctx := context.Background()
+	if err := f.lister.Ensure(ctx, f.rootID); err != nil {
 		t.Fatal(err)
 	}
 	many, err := f.store.Lookup(f.rootID, "many")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.lister.Ensure(context.Background(), many.ID); err != nil {
+	if err := f.lister.Ensure(ctx, many.ID); err != nil {
 		t.Fatal(err)
 	}
-	// The visit of "many" lists its 12 subfolders in the background.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	sub := func(i int) cache.Item {
+		it, err := f.store.Lookup(many.ID, fmt.Sprintf("sub%02d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return it
+	}
+	listedKids := func() int {
 		kids, err := f.store.Children(many.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		listed := 0
+		n := 0
 		for _, k := range kids {
 			if k.ListedETag != "" {
-				listed++
+				n++
 			}
 		}
-		if listed == 12 {
-			break
-		}
+		return n
+	}
+	// Visiting "many" and one of its subfolders is no walk: nothing else is listed.
+	f.srv.ResetCounts()
+	if err := f.lister.Ensure(ctx, sub(0).ID); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // room for a wrong prefetch to show
+	if got := f.srv.Counts().Requests["PROPFIND/1"]; got != 1 {
+		t.Errorf("one subfolder visited: %d Depth-1 listings, want 1", got)
+	}
+	if n := listedKids(); n != 1 {
+		t.Errorf("one subfolder visited: %d of 12 listed, want 1", n)
+	}
+	// A second subfolder makes it a walk: the other ten are listed ahead.
+	if err := f.lister.Ensure(ctx, sub(1).ID); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for listedKids() != 12 {
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of 12 subfolders listed ahead", listed)
+			t.Fatalf("%d of 12 subfolders listed ahead", listedKids())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
