@@ -2,6 +2,7 @@ package cache
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -42,48 +43,102 @@ func (s *Store) RecordComplete(id uint64, etag string, size int64, add []Range) 
 }
 
 func (s *Store) recordRanges(id uint64, etag string, size int64, add []Range, verify bool) (Content, error) {
-	if size < 0 {
-		return Content{}, fmt.Errorf("cache: record ranges of %d: negative size %d", id, size)
+	out, errs, err := s.RecordBatch([]RangeRecord{{ID: id, ETag: etag, Size: size, Ranges: add, Complete: verify}})
+	if err == nil {
+		err = errs[0]
 	}
-	now := time.Now()
-	var out Content
-	err := s.update(func(t *txn) error {
-		it, err := t.currentFile(id, etag)
-		if err != nil {
-			return err
-		}
-		if it.Size != size {
-			return fmt.Errorf("%w: size %d, the server now says %d", ErrStale, size, it.Size)
-		}
-		old, had, err := t.getContent(id)
-		if err != nil {
-			return err
-		}
-		next := Content{ID: id, ETag: etag, Size: size, LastUse: storedTime(now)}
-		if had && old.ETag == etag && old.Size == size {
-			next.Ranges, next.Verified = old.Ranges, old.Verified
-		}
-		next.Ranges = unionRanges(next.Ranges, add, size)
-		if verify {
-			if !next.Complete() {
-				return fmt.Errorf("only %d of %d bytes are recorded; cannot verify an incomplete file", next.Local(), next.Size)
+	if err != nil {
+		return Content{}, err
+	}
+	return out[0], nil
+}
+
+// RangeRecord is one file's part of RecordBatch: RecordRanges, or RecordComplete when
+// Complete is set.
+type RangeRecord struct {
+	ID       uint64
+	ETag     string
+	Size     int64
+	Ranges   []Range
+	Complete bool
+}
+
+// RecordBatch records many files' ranges in one transaction: one commit for a burst of
+// small files read at once instead of one each. Each record succeeds or fails on its
+// own (errs[i], as RecordRanges would fail; a failed record writes nothing); err is a
+// failure of the whole transaction, in which nothing was recorded.
+func (s *Store) RecordBatch(recs []RangeRecord) (out []Content, errs []error, err error) {
+	now := storedTime(time.Now())
+	out = make([]Content, len(recs))
+	errs = make([]error, len(recs))
+	err = s.update(func(t *txn) error {
+		for i, r := range recs {
+			c, rerr := t.recordRanges(r, now)
+			if rerr != nil && !isRecordRefusal(rerr) {
+				return fmt.Errorf("cache: record ranges of %d (etag %s): %w", r.ID, r.ETag, rerr)
 			}
-			next.Verified = true
+			if rerr != nil {
+				rerr = fmt.Errorf("cache: record ranges of %d (etag %s): %w", r.ID, r.ETag, rerr)
+			}
+			out[i], errs[i] = c, rerr
 		}
-		if err := t.putContent(&next, oldOrNil(&old, had)); err != nil {
-			return err
-		}
-		state := ContentPartial
-		if next.Verified {
-			state = ContentLocal
-		}
-		out = next
-		return t.setItemContent(it, state, next.Local())
+		return nil
 	})
 	if err != nil {
-		return Content{}, fmt.Errorf("cache: record ranges of %d (etag %s): %w", id, etag, err)
+		return nil, nil, err
 	}
-	return out, nil
+	return out, errs, nil
+}
+
+// errIncomplete refuses to mark a file complete whose ranges do not cover it.
+var errIncomplete = errors.New("cannot verify an incomplete file")
+
+// isRecordRefusal tells the errors t.recordRanges returns before writing anything.
+func isRecordRefusal(err error) bool {
+	return errors.Is(err, ErrStale) || errors.Is(err, ErrNotFound) || errors.Is(err, ErrDirty) ||
+		errors.Is(err, errIncomplete) || errors.Is(err, errNegativeSize) || errors.Is(err, errFolder)
+}
+
+var (
+	errNegativeSize = errors.New("negative size")
+	errFolder       = errors.New("is a folder, it has no content")
+)
+
+// recordRanges applies one RangeRecord; it checks everything before its first write.
+func (t *txn) recordRanges(r RangeRecord, now time.Time) (Content, error) {
+	if r.Size < 0 {
+		return Content{}, fmt.Errorf("%w %d", errNegativeSize, r.Size)
+	}
+	it, err := t.currentFile(r.ID, r.ETag)
+	if err != nil {
+		return Content{}, err
+	}
+	if it.Size != r.Size {
+		return Content{}, fmt.Errorf("%w: size %d, the server now says %d", ErrStale, r.Size, it.Size)
+	}
+	old, had, err := t.getContent(r.ID)
+	if err != nil {
+		return Content{}, err
+	}
+	next := Content{ID: r.ID, ETag: r.ETag, Size: r.Size, LastUse: now}
+	if had && old.ETag == r.ETag && old.Size == r.Size {
+		next.Ranges, next.Verified = old.Ranges, old.Verified
+	}
+	next.Ranges = unionRanges(next.Ranges, r.Ranges, r.Size)
+	if r.Complete {
+		if !next.Complete() {
+			return Content{}, fmt.Errorf("only %d of %d bytes are recorded: %w", next.Local(), next.Size, errIncomplete)
+		}
+		next.Verified = true
+	}
+	if err := t.putContent(&next, oldOrNil(&old, had)); err != nil {
+		return Content{}, err
+	}
+	state := ContentPartial
+	if next.Verified {
+		state = ContentLocal
+	}
+	return next, t.setItemContent(it, state, next.Local())
 }
 
 // MarkVerified records that all of id's content of version etag is present and was
@@ -237,7 +292,7 @@ func (t *txn) currentFile(id uint64, etag string) (Item, error) {
 	case !ok:
 		return Item{}, ErrNotFound
 	case it.IsDir:
-		return Item{}, fmt.Errorf("%d is a folder", id)
+		return Item{}, fmt.Errorf("%d %w", id, errFolder)
 	case it.Content == ContentDirty:
 		return Item{}, ErrDirty
 	case it.ETag != etag:

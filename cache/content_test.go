@@ -190,6 +190,40 @@ func TestRecordRangesRefusals(t *testing.T) {
 	}
 }
 
+func TestRecordBatchRecordsEachOnItsOwn(t *testing.T) {
+	s := withRoot(t)
+	apply(t, s, dirItem(1, "", "r"), fileItem(10, "a", "ea", 4), fileItem(11, "b", "eb", 8), dirItem(12, "d", "d"))
+	out, errs, err := s.RecordBatch([]RangeRecord{
+		{ID: 10, ETag: "ea", Size: 4, Ranges: []Range{{0, 4}}, Complete: true},
+		{ID: 11, ETag: "old", Size: 8, Ranges: []Range{{0, 8}}},
+		{ID: 12, ETag: "d", Size: 0, Ranges: []Range{{0, 1}}},
+		{ID: 11, ETag: "eb", Size: 8, Ranges: []Range{{0, 3}}, Complete: true},
+		{ID: 11, ETag: "eb", Size: 8, Ranges: []Range{{0, 3}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs[0] != nil || !out[0].Verified || !out[0].Complete() {
+		t.Errorf("complete record: %+v, %v", out[0], errs[0])
+	}
+	if !errors.Is(errs[1], ErrStale) {
+		t.Errorf("stale record: %v, want ErrStale", errs[1])
+	}
+	if errs[2] == nil || errs[3] == nil {
+		t.Errorf("folder record %v, incomplete record %v: want both refused", errs[2], errs[3])
+	}
+	if errs[4] != nil || out[4].Verified || !slices.Equal(out[4].Ranges, []Range{{0, 3}}) {
+		t.Errorf("partial record after refusals: %+v, %v", out[4], errs[4])
+	}
+	if c, _ := mustContent(t, s, 10); !c.Verified {
+		t.Errorf("stored record of 10: %+v, want verified", c)
+	}
+	if c, _ := mustContent(t, s, 11); c.ETag != "eb" || c.Verified || c.Local() != 3 {
+		t.Errorf("stored record of 11: %+v, want 3 unverified bytes of eb", c)
+	}
+	assertUsage(t, s, 7, 2)
+}
+
 func TestRecordRangesReplacesAnotherVersion(t *testing.T) {
 	s := withRoot(t)
 	apply(t, s, dirItem(1, "", "r"), fileItem(10, "f", "e2", 50))

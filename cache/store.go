@@ -18,6 +18,12 @@ const DBFileName = "metadata.db"
 
 const defaultLockTimeout = time.Second
 
+// initialMmapSize is the address space mapped for the database at open. bbolt remaps
+// (and waits for every reader) each time the file outgrows its mapping, which made
+// the first listing of a large folder spend half its commit remapping. Address space
+// only: pages count in memory use when they are read, whatever the mapping's size.
+const initialMmapSize = 256 << 20
+
 // Bucket and key names. The layout is part of SchemaVersion: change one, bump the other.
 var (
 	bucketMeta     = []byte("meta")
@@ -66,7 +72,8 @@ func Open(dir string, opt Options) (*Store, error) {
 		timeout = defaultLockTimeout
 	}
 	path := filepath.Join(dir, DBFileName)
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, NoSync: opt.NoSync})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: timeout, NoSync: opt.NoSync,
+		InitialMmapSize: initialMmapSize})
 	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("cache: open %s: %w (waited %s; stop the other ncvfs using this cache directory or use another one)", dir, ErrLocked, timeout)
 	}
