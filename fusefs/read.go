@@ -34,13 +34,19 @@ type fileHandle struct {
 }
 
 // Read – FUSE call; blocks until the bytes asked for are local (not the whole file),
-// honours interrupts with EINTR while the download goes on for other readers.
+// honours interrupts with EINTR while the download goes on for other readers. Bytes in
+// the content file go to the kernel by splice, without a copy through this process.
 func (fh *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	n, err := fh.h.ReadAt(ctx, dest, off)
-	if err != nil && !errors.Is(err, io.EOF) {
+	loc, err := fh.h.Locate(ctx, off, len(dest))
+	switch {
+	case errors.Is(err, io.EOF):
+		return fuse.ReadResultData(nil), 0
+	case err != nil:
 		return nil, fh.fsys.errno("read", fh.id, err)
+	case loc.Mem != nil:
+		return fuse.ReadResultData(loc.Mem), 0
 	}
-	return fuse.ReadResultData(dest[:n]), 0
+	return fuse.ReadResultFd(loc.File.Fd(), off, loc.Len), 0
 }
 
 // PassthroughFd – called by go-fuse at open: a complete, verified file is handed to the

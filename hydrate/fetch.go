@@ -29,6 +29,18 @@ const (
 	// standalone random read, so 64 KiB keeps the bytes fetched within 16x the bytes read,
 	// while one request on a fast link costs little more than its round trip.
 	blockSize = 64 << 10
+	// memFileMax: a file no larger than this, with nothing local yet, is downloaded into
+	// memory and its readers served from there; its content file is created, written and
+	// recorded after the reader has its bytes. Creating a file costs as much as the
+	// download of a small one, and a folder of small files read in turn (cat, grep,
+	// a build) should wait for the network only.
+	memFileMax = blockSize
+	// recordBatchMax bounds how many files' ranges one commit records, and recordLinger
+	// is how long the recorder waits for more after the first: files read one after
+	// the other (cat of a folder) arrive a fraction of a millisecond apart, and each
+	// commit and flush costs about a millisecond.
+	recordBatchMax = 256
+	recordLinger   = 20 * time.Millisecond
 	// chunkSize is one write into the content file, and the step in which readers waiting
 	// on a transfer are woken.
 	chunkSize = 256 << 10
@@ -87,21 +99,114 @@ type Fetcher struct {
 
 	// background counts transfers, verifications and releases, so Close can wait.
 	background sync.WaitGroup
+
+	// Ranges are recorded by one goroutine, all that are waiting in one commit: a burst
+	// of small files read at once costs a few commits, not one each.
+	records      chan *recordReq
+	stopRecorder chan struct{}
+	recorderDone chan struct{}
+	closeOnce    sync.Once
 }
+
+type recordReq struct {
+	rec  cache.RangeRecord
+	file *os.File // the content file holding rec's ranges, made durable before the commit
+	out  cache.Content
+	err  error
+	done chan struct{}
+}
+
+var errFetcherClosed = errors.New("hydrate: the fetcher is closed")
 
 // Close stops every transfer and waits for the background work, recording what arrived.
 // The store must stay open until it returns.
 func (f *Fetcher) Close() {
-	f.mu.Lock()
-	for _, st := range f.files {
-		st.mu.Lock()
-		for _, x := range st.xfers {
-			x.cancel()
+	f.closeOnce.Do(func() {
+		f.mu.Lock()
+		for _, st := range f.files {
+			st.mu.Lock()
+			for _, x := range st.xfers {
+				x.cancel()
+			}
+			st.mu.Unlock()
 		}
-		st.mu.Unlock()
+		f.mu.Unlock()
+		f.background.Wait() // what arrived is recorded before the recorder stops
+		close(f.stopRecorder)
+		<-f.recorderDone
+	})
+}
+
+// record makes file durable and records rec, through the group committer.
+func (f *Fetcher) record(rec cache.RangeRecord, file *os.File) (cache.Content, error) {
+	r := &recordReq{rec: rec, file: file, done: make(chan struct{})}
+	select {
+	case f.records <- r:
+	case <-f.stopRecorder:
+		return cache.Content{}, errFetcherClosed
 	}
-	f.mu.Unlock()
-	f.background.Wait()
+	<-r.done // once queued, the recorder always answers
+	return r.out, r.err
+}
+
+// syncFiles makes the batch's content files durable: one fdatasync for a single file,
+// one syncfs of the cache's file system for several (a flush per file would cost a
+// device flush each).
+func syncFiles(batch []*recordReq) error {
+	if len(batch) == 1 {
+		if err := unix.Fdatasync(int(batch[0].file.Fd())); err != nil {
+			return fmt.Errorf("hydrate: make content durable: %w", err)
+		}
+		return nil
+	}
+	if err := unix.Syncfs(int(batch[0].file.Fd())); err != nil {
+		return fmt.Errorf("hydrate: make content durable: %w", err)
+	}
+	return nil
+}
+
+func (f *Fetcher) recordLoop() {
+	defer close(f.recorderDone)
+	for {
+		var batch []*recordReq
+		select {
+		case r := <-f.records:
+			batch = append(batch, r)
+		case <-f.stopRecorder:
+			return
+		}
+		linger := time.NewTimer(recordLinger)
+	gather:
+		for len(batch) < recordBatchMax {
+			select {
+			case r := <-f.records:
+				batch = append(batch, r)
+			case <-linger.C:
+				break gather
+			case <-f.stopRecorder:
+				break gather
+			}
+		}
+		linger.Stop()
+		err := syncFiles(batch)
+		var out []cache.Content
+		var errs []error
+		if err == nil {
+			recs := make([]cache.RangeRecord, len(batch))
+			for i, r := range batch {
+				recs[i] = r.rec
+			}
+			out, errs, err = f.cfg.Store.RecordBatch(recs)
+		}
+		for i, r := range batch {
+			if err != nil {
+				r.err = err
+			} else {
+				r.out, r.err = out[i], errs[i]
+			}
+			close(r.done)
+		}
+	}
 }
 
 // NewFetcher returns a Fetcher.
@@ -113,16 +218,23 @@ func NewFetcher(cfg FetcherConfig) *Fetcher {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Fetcher{cfg: cfg, log: log, sem: make(chan struct{}, cfg.MaxTransfers),
-		files: make(map[uint64]*fileState)}
+	f := &Fetcher{cfg: cfg, log: log, sem: make(chan struct{}, cfg.MaxTransfers),
+		files: make(map[uint64]*fileState), records: make(chan *recordReq, recordBatchMax),
+		stopRecorder: make(chan struct{}), recorderDone: make(chan struct{})}
+	go f.recordLoop()
+	return f
 }
 
 // fileState is everything known about one open file's content.
 type fileState struct {
 	id uint64
-	f  *os.File
+	// createMu serialises creating the content file (created on the first bytes, not at
+	// open) and replacing it with an empty one for a new version.
+	createMu sync.Mutex
 
 	mu         sync.Mutex
+	f          *os.File // the content file; nil until the first bytes need it
+	mem        []byte   // a small file's bytes, downloaded into memory (see memFileMax)
 	etag       string
 	size       int64
 	checksum   string // "SHA1:<hex>" when the server offered one
@@ -138,7 +250,9 @@ type fileState struct {
 	lastErr    error // the latest failure
 	verified   bool
 	verifying  bool
-	touched    time.Time // last LRU touch
+	persisting bool       // a persistAsync is running
+	retired    []*os.File // content files of replaced versions, closed on release
+	touched    time.Time  // last LRU touch
 	// noIfMatch: the server refused If-Match for a version that had not changed (Apache
 	// answers weak ETags for files written within the current second, and a weak ETag
 	// never matches). Transfers then compare the answer's ETag themselves.
@@ -151,6 +265,17 @@ type transfer struct {
 	pos, end int64
 	stream   bool
 	cancel   context.CancelFunc
+}
+
+// closeFiles closes the content file and those of replaced versions; only for a file
+// no handle has open.
+func (st *fileState) closeFiles() {
+	if st.f != nil {
+		st.f.Close()
+	}
+	for _, f := range st.retired {
+		f.Close()
+	}
 }
 
 // broadcast wakes every waiter. Caller holds st.mu.
@@ -219,16 +344,40 @@ func (f *Fetcher) load(id uint64) (*fileState, error) {
 		fh.Close()
 	}
 	// Nothing usable: bytes of another version, or a record without its file. (A stray
-	// file without a record is simply emptied below; a cold file costs no commit.)
+	// file without a record is emptied when the first bytes arrive; a cold file costs
+	// no commit and no file until then.)
 	if _, had, err := f.cfg.Store.Content(id); err == nil && had {
 		if err := f.cfg.Store.DropContent(id); err != nil && !errors.Is(err, cache.ErrNotFound) {
 			return nil, fmt.Errorf("hydrate: drop stale content of %d: %w", id, err)
 		}
 	}
-	if st.f, err = openContentFile(path, st.size, true); err != nil {
-		return nil, err
-	}
 	return st, nil
+}
+
+// contentFile returns the content file of version gen, creating it empty if it does
+// not exist yet; an error if another version replaced gen meanwhile.
+func (f *Fetcher) contentFile(st *fileState, gen uint64) (*os.File, error) {
+	st.createMu.Lock()
+	defer st.createMu.Unlock()
+	st.mu.Lock()
+	fh, current, size := st.f, st.gen == gen, st.size
+	st.mu.Unlock()
+	if !current {
+		return nil, errVersionMoved
+	}
+	if fh != nil {
+		return fh, nil
+	}
+	// Under createMu no one else creates or replaces the file, and a version change
+	// (reset) waits for it: the file created here belongs to gen.
+	fh, err := openContentFile(f.cfg.Store.ContentPath(st.id), size, true)
+	if err != nil {
+		return nil, &writeError{err}
+	}
+	st.mu.Lock()
+	st.f = fh
+	st.mu.Unlock()
+	return fh, nil
 }
 
 // Evict turns a closed file back into a placeholder. It holds the Fetcher's lock so
@@ -244,7 +393,7 @@ func (f *Fetcher) Evict(id uint64) error {
 			return errBusy
 		}
 		delete(f.files, id)
-		st.f.Close()
+		st.closeFiles()
 	}
 	return f.cfg.Store.DropContent(id)
 }
@@ -294,38 +443,60 @@ type Handle struct {
 // those bytes are local. It returns ctx's error when ctx ends first; the transfers it
 // started go on for other readers.
 func (h *Handle) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
+	loc, err := h.Locate(ctx, off, len(p))
+	if err != nil {
+		return 0, err
+	}
+	if loc.Mem != nil {
+		return copy(p, loc.Mem), nil
+	}
+	n, err := loc.File.ReadAt(p[:loc.Len], off)
+	if err != nil && !(err == io.EOF && n == loc.Len) {
+		return n, fmt.Errorf("hydrate: read content file: %w", err)
+	}
+	return n, nil
+}
+
+// Location says where local bytes are: in Mem (a small file's memory; never changed
+// afterwards), or else Len bytes of File at the offset asked for. File stays open at
+// least until the handle is closed, so the kernel may splice from it after Locate
+// returns.
+type Location struct {
+	Mem  []byte
+	File *os.File
+	Len  int
+}
+
+// Locate waits until the n bytes at off (fewer at the end of the file) are local and
+// says where they are, without copying them; io.EOF at or past the end. It returns
+// ctx's error when ctx ends first; the transfers it started go on for other readers.
+func (h *Handle) Locate(ctx context.Context, off int64, n int) (Location, error) {
 	st := h.st
 	st.mu.Lock()
+	defer st.mu.Unlock()
 	seenFailures := st.failures
 	for {
 		if h.started && h.gen != st.gen {
-			st.mu.Unlock()
-			return 0, ErrChangedWhileOpen
+			return Location{}, ErrChangedWhileOpen
 		}
 		if !h.started {
 			h.gen = st.gen // nothing returned yet: follow the newest version
 		}
-		if off >= st.size || len(p) == 0 {
-			st.mu.Unlock()
-			return 0, io.EOF
+		if off >= st.size || n <= 0 {
+			return Location{}, io.EOF
 		}
-		end := min(off+int64(len(p)), st.size)
+		end := min(off+int64(n), st.size)
 		if st.have.has(off, end) {
 			h.started = true
 			st.noteRead(off, end)
 			h.f.readAhead(st, end)
-			fh := st.f
-			st.mu.Unlock()
-			n, err := fh.ReadAt(p[:end-off], off)
-			if err != nil && !(err == io.EOF && int64(n) == end-off) {
-				return n, fmt.Errorf("hydrate: read content file: %w", err)
+			if st.mem != nil {
+				return Location{Mem: st.mem[off:end:end], Len: int(end - off)}, nil
 			}
-			return n, nil
+			return Location{File: st.f, Len: int(end - off)}, nil
 		}
 		if st.failures != seenFailures {
-			err := st.lastErr
-			st.mu.Unlock()
-			return 0, err
+			return Location{}, st.lastErr
 		}
 		h.f.ensure(st, off, end)
 		wake := st.wake
@@ -333,7 +504,8 @@ func (h *Handle) ReadAt(ctx context.Context, p []byte, off int64) (int, error) {
 		select {
 		case <-wake:
 		case <-ctx.Done():
-			return 0, ctx.Err()
+			st.mu.Lock() // for the deferred unlock
+			return Location{}, ctx.Err()
 		}
 		st.mu.Lock()
 	}
@@ -451,7 +623,27 @@ func (f *Fetcher) transfer(ctx context.Context, st *fileState, x *transfer, gen 
 	if err != nil {
 		return fmt.Errorf("hydrate: path of %d: %w", st.id, err)
 	}
-	buf := make([]byte, chunkSize)
+	st.mu.Lock()
+	toMem := st.gen == gen && (st.mem != nil || (st.f == nil && st.size <= memFileMax))
+	if toMem && st.mem == nil {
+		st.mem = make([]byte, st.size)
+	}
+	st.mu.Unlock()
+	// The content file is created while the request is under way.
+	var fileReady chan error
+	if !toMem {
+		fileReady = make(chan error, 1)
+		go func() {
+			_, err := f.contentFile(st, gen)
+			fileReady <- err
+		}()
+		defer func() {
+			if fileReady != nil {
+				<-fileReady
+			}
+		}()
+	}
+	buf := make([]byte, min(chunkSize, max(x.end-x.pos, 1)))
 	var lastErr error
 	sinceRecord := int64(0)
 	for attempt := 0; attempt < transferAttempts; attempt++ {
@@ -479,6 +671,14 @@ func (f *Fetcher) transfer(ctx context.Context, st *fileState, x *transfer, gen 
 		if resp.ETag != "" && strings.TrimPrefix(resp.ETag, "W/") != strings.TrimPrefix(etag, "W/") {
 			resp.Body.Close()
 			return errVersionMoved // a server that ignores If-Match: compare ourselves
+		}
+		if fileReady != nil {
+			err := <-fileReady
+			fileReady = nil
+			if err != nil {
+				resp.Body.Close()
+				return err
+			}
 		}
 		err = f.copyBody(st, x, gen, resp.Body, buf, &sinceRecord)
 		resp.Body.Close()
@@ -508,11 +708,12 @@ func (e *writeError) Error() string {
 }
 func (e *writeError) Unwrap() error { return e.err }
 
-// copyBody writes a response body into the content file, publishing each chunk.
+// copyBody writes a response body into the content file (or a small file's memory),
+// publishing each chunk.
 func (f *Fetcher) copyBody(st *fileState, x *transfer, gen uint64, body io.Reader, buf []byte, sinceRecord *int64) error {
 	for {
 		st.mu.Lock()
-		pos, fh, current := x.pos, st.f, st.gen == gen
+		pos, fh, toMem, current := x.pos, st.f, st.mem != nil, st.gen == gen
 		st.mu.Unlock()
 		if !current {
 			return errVersionMoved
@@ -522,13 +723,18 @@ func (f *Fetcher) copyBody(st *fileState, x *transfer, gen uint64, body io.Reade
 		}
 		n, rerr := io.ReadFull(body, buf[:min(int64(len(buf)), x.end-pos)])
 		if n > 0 {
-			if _, err := fh.WriteAt(buf[:n], pos); err != nil {
-				return &writeError{err}
+			if !toMem {
+				if _, err := fh.WriteAt(buf[:n], pos); err != nil {
+					return &writeError{err}
+				}
 			}
 			st.mu.Lock()
 			if st.gen != gen {
 				st.mu.Unlock()
 				return errVersionMoved
+			}
+			if toMem {
+				copy(st.mem[pos:], buf[:n])
 			}
 			st.have.add(pos, pos+int64(n))
 			st.unrecorded.add(pos, pos+int64(n))
@@ -542,7 +748,7 @@ func (f *Fetcher) copyBody(st *fileState, x *transfer, gen uint64, body io.Reade
 			*sinceRecord += int64(n)
 			if *sinceRecord >= recordEvery {
 				*sinceRecord = 0
-				f.persist(st)
+				f.persistAsync(st)
 			}
 		}
 		if rerr != nil {
@@ -557,11 +763,35 @@ func (f *Fetcher) copyBody(st *fileState, x *transfer, gen uint64, body io.Reade
 	}
 }
 
+// persistAsync records what arrived so far without holding up the transfer (an
+// fdatasync of 32 MiB stalls a stream for tens of milliseconds); one at a time per file.
+// The caller is a running transfer, so st.wg is above zero and the last Close waits
+// for this too.
+func (f *Fetcher) persistAsync(st *fileState) {
+	st.mu.Lock()
+	busy := st.persisting
+	st.persisting = true
+	st.mu.Unlock()
+	if busy {
+		return
+	}
+	st.wg.Add(1)
+	f.background.Add(1)
+	go func() {
+		defer f.background.Done()
+		defer st.wg.Done()
+		f.persist(st)
+		st.mu.Lock()
+		st.persisting = false
+		st.mu.Unlock()
+	}()
+}
+
 // persist makes the bytes that arrived durable and records them; a complete file is
 // then verified in the background.
 func (f *Fetcher) persist(st *fileState) {
 	st.mu.Lock()
-	rs, etag, size, gen, fh := st.unrecorded, st.etag, st.size, st.gen, st.f
+	rs, etag, size, gen, fh, mem := st.unrecorded, st.etag, st.size, st.gen, st.f, st.mem
 	st.unrecorded = nil
 	complete := !st.verified && !st.verifying && st.have.has(0, size)
 	// Without a checksum to check, a complete file is recorded and marked local in one
@@ -572,18 +802,23 @@ func (f *Fetcher) persist(st *fileState) {
 	}
 	st.mu.Unlock()
 	if len(rs) > 0 {
-		if err := unix.Fdatasync(int(fh.Fd())); err != nil {
-			f.log.Warn("cannot make content durable", "op", "sync", "fileid", st.id, "err", err)
-			return
+		if mem != nil {
+			var err error
+			if fh, err = f.writeMem(st, gen, mem, rs); err != nil {
+				if !errors.Is(err, errVersionMoved) {
+					f.log.Warn("cannot store downloaded content (it stays readable while open)",
+						"op", "store", "fileid", st.id, "err", err)
+				}
+				f.undoVerifying(st, complete && !completeNow)
+				return
+			}
 		}
-		record := f.cfg.Store.RecordRanges
-		if completeNow {
-			record = f.cfg.Store.RecordComplete
-		}
-		if _, err := record(st.id, etag, size, rs); err != nil {
+		_, err := f.record(cache.RangeRecord{ID: st.id, ETag: etag, Size: size, Ranges: rs, Complete: completeNow}, fh)
+		if err != nil {
 			if !errors.Is(err, cache.ErrStale) {
 				f.log.Warn("cannot record downloaded ranges", "op", "record", "fileid", st.id, "err", err)
 			}
+			f.undoVerifying(st, complete && !completeNow)
 			return
 		}
 		if completeNow {
@@ -598,9 +833,37 @@ func (f *Fetcher) persist(st *fileState) {
 		}
 	}
 	if complete && !completeNow {
+		if fh == nil { // nothing was ever written: nothing to check
+			f.undoVerifying(st, true)
+			return
+		}
 		f.background.Add(1)
 		go f.verify(st, gen, etag, fh, size)
 	}
+}
+
+// writeMem writes a small file's downloaded ranges from memory into its content file.
+func (f *Fetcher) writeMem(st *fileState, gen uint64, mem []byte, rs rangeSet) (*os.File, error) {
+	fh, err := f.contentFile(st, gen)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rs {
+		if _, err := fh.WriteAt(mem[r.Off:r.End], r.Off); err != nil {
+			return nil, &writeError{err}
+		}
+	}
+	return fh, nil
+}
+
+// undoVerifying clears the verifying mark persist set, when it stops before verify runs.
+func (f *Fetcher) undoVerifying(st *fileState, set bool) {
+	if !set {
+		return
+	}
+	st.mu.Lock()
+	st.verifying = false
+	st.mu.Unlock()
 }
 
 // verify checks a complete file against the server's checksum (when there is one) and
@@ -690,6 +953,8 @@ func (f *Fetcher) Invalidate(id uint64) {
 // now. Transfers of the old version are cancelled; their bytes are never used.
 func (f *Fetcher) reset(st *fileState, gen uint64, cause error) {
 	it, err := f.cfg.Store.Get(st.id)
+	st.createMu.Lock() // no content file is created for the old version from here on
+	defer st.createMu.Unlock()
 	st.mu.Lock()
 	if st.gen != gen {
 		st.mu.Unlock()
@@ -715,16 +980,14 @@ func (f *Fetcher) reset(st *fileState, gen uint64, cause error) {
 	if derr := f.cfg.Store.DropContent(st.id); derr != nil && !errors.Is(derr, cache.ErrNotFound) {
 		f.log.Warn("cannot drop stale content", "op", "drop", "fileid", st.id, "err", derr)
 	}
-	// The drop removed the file; give the open state a fresh one of the new size.
+	// The drop removed the file; the new version's is created when its bytes arrive.
+	// The old one stays open until the file is released: a read located in it may
+	// still be on its way to the kernel.
 	st.mu.Lock()
-	if fh, oerr := openContentFile(f.cfg.Store.ContentPath(st.id), st.size, true); oerr == nil {
-		old := st.f
-		st.f = fh
-		old.Close()
-	} else {
-		st.failures++
-		st.lastErr = oerr
+	if st.f != nil {
+		st.retired = append(st.retired, st.f)
 	}
+	st.f, st.mem = nil, nil
 	st.broadcast()
 	st.mu.Unlock()
 	if f.cfg.OnVersionChange != nil {
@@ -773,7 +1036,7 @@ func (f *Fetcher) releaseIfIdle(st *fileState) {
 	defer st.mu.Unlock()
 	if st.opens == 0 && len(st.xfers) == 0 && !st.verifying && f.files[st.id] == st {
 		delete(f.files, st.id)
-		st.f.Close()
+		st.closeFiles()
 	}
 }
 
@@ -782,7 +1045,7 @@ func (f *Fetcher) releaseIfIdle(st *fileState) {
 func (h *Handle) PassthroughFd() (int, bool) {
 	h.st.mu.Lock()
 	defer h.st.mu.Unlock()
-	if !h.st.verified {
+	if !h.st.verified || h.st.f == nil {
 		return 0, false
 	}
 	return int(h.st.f.Fd()), true

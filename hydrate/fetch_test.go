@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -464,4 +465,129 @@ func TestDownloadStopsAheadOfAPausedReader(t *testing.T) {
 	}
 	// Reading on resumes the download.
 	read(60 << 20)
+}
+
+// A small file is served from memory, then stored: its content file appears only once
+// bytes arrived, holds the server's bytes, and a later open reads it without a request.
+func TestSmallFileIsServedFromMemoryThenStored(t *testing.T) {
+	cf := newContentFixture(t)
+	const size = 10_000
+	id := cf.file(t, "small.txt", size, 42)
+	want := davtest.SyntheticBytes(42, 0, size)
+	path := cf.store.ContentPath(id)
+
+	h, err := cf.fetcher.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("opening a cold file created its content file (%v); it should wait for bytes", err)
+	}
+	loc, err := h.Locate(context.Background(), 0, 4096)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loc.Mem == nil || !bytes.Equal(loc.Mem, want[:4096]) {
+		t.Fatalf("first 4 KiB of a small file: mem %d bytes (file %v), want the server's bytes from memory", len(loc.Mem), loc.File)
+	}
+	if got := readAll(t, h, 3000); !bytes.Equal(got, want) {
+		t.Fatalf("read %d bytes that differ from the server's", len(got))
+	}
+	h.Close()
+
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, ok, err := cf.store.Content(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok && c.Verified && c.Complete() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("small file never recorded as local: %+v (recorded %v)", c, ok)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("content file: %d bytes, %v; want the server's %d bytes", len(got), err, size)
+	}
+
+	cf.srv.ResetCounts()
+	h2, err := cf.fetcher.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h2.Close()
+	if got := readAll(t, h2, 4096); !bytes.Equal(got, want) {
+		t.Fatal("second read differs from the server's bytes")
+	}
+	if n := cf.srv.Counts().Requests["GET"]; n != 0 {
+		t.Errorf("reading a stored small file again made %d GETs", n)
+	}
+}
+
+// Many small files read at once are recorded in few commits, every one of them.
+func TestBurstOfSmallFilesIsRecorded(t *testing.T) {
+	cf := newContentFixture(t)
+	const n = 200
+	ids := make([]uint64, n)
+	for i := range n {
+		if _, err := cf.srv.WriteSynthetic(fmt.Sprintf("many/f%03d", i), 100+int64(i), uint64(i), time.Unix(1700000000, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cf.lister.Ensure(context.Background(), cf.rootID); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := cf.store.Lookup(cf.rootID, "many")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cf.lister.Ensure(context.Background(), dir.ID); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range n {
+		it, err := cf.store.Lookup(dir.ID, fmt.Sprintf("f%03d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[i] = it.ID
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h, err := cf.fetcher.Open(it.ID)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer h.Close()
+			got := make([]byte, 4096)
+			k, err := h.ReadAt(context.Background(), got, 0)
+			if err != nil || !bytes.Equal(got[:k], davtest.SyntheticBytes(uint64(i), 0, 100+i)) {
+				t.Errorf("f%03d: %d bytes, %v; want the server's", i, k, err)
+			}
+		}()
+	}
+	wg.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for _, id := range ids {
+		for {
+			c, ok, err := cf.store.Content(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok && c.Verified {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("file %d never recorded as local", id)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	if bytes, files, err := cf.store.ContentUsage(); err != nil || files != n {
+		t.Errorf("content usage: %d files (%d bytes), %v; want %d files", files, bytes, err, n)
+	}
 }

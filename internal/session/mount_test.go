@@ -1,8 +1,11 @@
 package session
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -488,4 +491,55 @@ func TestRemoteChangesInvalidateTheKernelCache(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// Content read through the mount is kept: small files (served from memory, stored
+// after) and a large one (streamed, handed to the kernel by splice) read back as the
+// server's bytes, and after a remount with the same cache they read again without a GET.
+func TestReadContentIsKeptAcrossRemounts(t *testing.T) {
+	srv := newServer(t)
+	files := map[string]int64{"big/stream.bin": 40 << 20}
+	for i := range 40 {
+		files[fmt.Sprintf("small/f%02d.txt", i)] = int64(i*1700 + 1) // 1 B to 65 KiB
+	}
+	seeds := map[string]uint64{}
+	i := uint64(0)
+	for name, size := range files {
+		i++
+		seeds[name] = i
+		if _, err := srv.WriteSynthetic(name, size, i, sampleTime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check := func(mp string) {
+		t.Helper()
+		for name, size := range files {
+			f, err := os.Open(filepath.Join(mp, name))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := sha256.New()
+			n, err := io.CopyBuffer(h, f, make([]byte, 1<<20))
+			f.Close()
+			if err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			want := sha256.Sum256(davtest.SyntheticBytes(seeds[name], 0, int(size)))
+			if n != size || !bytes.Equal(h.Sum(nil), want[:]) {
+				t.Fatalf("%s: read %d bytes that differ from the server's %d", name, n, size)
+			}
+		}
+	}
+	cacheDir := t.TempDir()
+	s, mp := mountDavtest(t, srv, cacheDir)
+	check(mp)
+	if err := s.Unmount(); err != nil { // waits until what arrived is recorded
+		t.Fatal(err)
+	}
+	_, mp2 := mountDavtest(t, srv, cacheDir)
+	srv.ResetCounts() // after discovery's requests
+	check(mp2)
+	if got := srv.Counts().Requests["GET"]; got != 0 {
+		t.Errorf("reading after a remount made %d GETs; the content read before should be local", got)
+	}
 }
