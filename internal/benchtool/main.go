@@ -13,7 +13,9 @@
 //     one after the other, never at the same time.
 //   - Cold: a fresh mount on a new mount point with an EMPTY cache directory, then the
 //     first command is timed, then the mount is unmounted (fusermount3 -u), its process
-//     waited for and its cache directory removed. Listings are repeated --repeat-cold
+//     waited for; its cache directory is kept until the end of the run (removing
+//     thousands of files just before the next cold run slows every file creation of that
+//     run on ext4 without a journal). Listings are repeated --repeat-cold
 //     times (default 5), content reads --repeat-content times (default 3); the median is
 //     reported. The time to mount is not included.
 //   - Warm: one mount, the command run once untimed, then timed --repeat-warm times
