@@ -82,18 +82,21 @@ type dirHandle struct {
 	pos     int // entries handed out; 0 and 1 are "." and ".."
 }
 
-// load takes the snapshot: the folder's listing, current within the TTL, or the cached
-// one when the server cannot be reached.
+// load takes the snapshot: the folder's listing, current within the TTL (and, for a
+// first listing, possibly still being committed), or the cached one when the server
+// cannot be reached.
 func (h *dirHandle) load(ctx context.Context) syscall.Errno {
 	fsys := h.dir.fsys
-	if err := h.dir.fresh(ctx); err != nil {
-		return fsys.errno("opendir", h.dir.id, err)
-	}
-	self, err := fsys.cfg.Store.Get(h.dir.id)
+	self, err := fsys.getSettled(h.dir.id)
 	if err != nil {
 		return toErrno(err)
 	}
-	entries, err := fsys.cfg.Store.Children(h.dir.id)
+	entries, err := fsys.cfg.Lister.Children(ctx, h.dir.id)
+	if errors.Is(err, davclient.ErrTransient) {
+		if err = h.dir.fresh(ctx); err == nil { // served from the cache if listed before
+			entries, err = fsys.cfg.Store.Children(h.dir.id)
+		}
+	}
 	if err != nil {
 		return fsys.errno("readdir", h.dir.id, err)
 	}
@@ -134,7 +137,7 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	if i := h.pos - 3; i >= 0 && i < len(h.entries) && h.entries[i].Name == name {
 		return h.dir.fsys.entry(ctx, &h.dir.Inode, &h.entries[i], out), 0
 	}
-	it, err := h.dir.fsys.cfg.Store.Lookup(h.dir.id, name)
+	it, err := h.dir.fsys.lookupSettled(h.dir.id, name)
 	if err != nil {
 		return nil, toErrno(err)
 	}

@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"syscall"
@@ -84,6 +85,28 @@ func (n *node) OnForget() {
 	n.fsys.mu.Unlock()
 }
 
+// getSettled reads an item; if it is missing, it may be in a listing the kernel was shown
+// while it was being committed (hydrate.Lister.Children), so it waits for those commits
+// and reads again.
+func (fsys *FS) getSettled(id uint64) (cache.Item, error) {
+	it, err := fsys.cfg.Store.Get(id)
+	if errors.Is(err, cache.ErrNotFound) {
+		fsys.cfg.Lister.Settle()
+		it, err = fsys.cfg.Store.Get(id)
+	}
+	return it, err
+}
+
+// lookupSettled is getSettled for a name in a folder.
+func (fsys *FS) lookupSettled(parent uint64, name string) (cache.Item, error) {
+	it, err := fsys.cfg.Store.Lookup(parent, name)
+	if errors.Is(err, cache.ErrNotFound) {
+		fsys.cfg.Lister.Settle()
+		it, err = fsys.cfg.Store.Lookup(parent, name)
+	}
+	return it, err
+}
+
 func (fsys *FS) register(id uint64, in *fs.Inode) {
 	fsys.mu.Lock()
 	fsys.nodes[id] = in
@@ -98,7 +121,7 @@ func (fsys *FS) inode(id uint64) *fs.Inode {
 
 // Getattr – FUSE call; served from the cache, never the network.
 func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	it, err := n.fsys.cfg.Store.Get(n.id)
+	it, err := n.fsys.getSettled(n.id)
 	if err != nil {
 		return toErrno(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 
+	"github.com/ncvfs/ncvfs/cache"
 	"github.com/ncvfs/ncvfs/hydrate"
 )
 
@@ -20,6 +21,10 @@ func (f *File) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 		return nil, 0, syscall.EROFS
 	}
 	h, err := f.fsys.cfg.Fetcher.Open(f.id)
+	if errors.Is(err, cache.ErrNotFound) {
+		f.fsys.cfg.Lister.Settle() // shown from a listing still being committed
+		h, err = f.fsys.cfg.Fetcher.Open(f.id)
+	}
 	if err != nil {
 		return nil, 0, f.fsys.errno("open", f.id, err)
 	}

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -75,6 +77,7 @@ type Lister struct {
 	// Background listings are committed in groups: one transaction for all that are
 	// waiting, instead of one fsync pair per folder.
 	commits      chan *pendingListing
+	uncommitted  gate // early snapshots handed out whose commit is still running
 	prefetchSem  chan struct{}
 	prefetchCtx  context.Context
 	stopPrefetch context.CancelFunc
@@ -98,6 +101,11 @@ type listCall struct {
 	done       chan struct{}
 	err        error
 	background bool // a prefetch: its listing goes through the group committer
+
+	// early is closed when snapshot holds a folder's first listing, decoded and about to
+	// be committed: a reader of the whole folder need not wait for the commit.
+	early    chan struct{}
+	snapshot []cache.Item
 }
 
 // NewLister returns a Lister; nothing is fetched until a folder is visited.
@@ -219,17 +227,90 @@ func (l *Lister) ensure(ctx context.Context, dirID uint64, background bool) erro
 func (l *Lister) startLocked(ctx context.Context, dirID uint64, background bool) *listCall {
 	call, ok := l.inflight[dirID]
 	if !ok {
-		call = &listCall{done: make(chan struct{}), background: background}
+		call = &listCall{done: make(chan struct{}), background: background, early: make(chan struct{})}
 		l.inflight[dirID] = call
 		go l.run(context.WithoutCancel(ctx), dirID, call)
 	}
 	return call
 }
 
+// Children returns the folder's children, current within the TTL, like Ensure followed
+// by a read of the cache, with one shortcut: of a folder listed for the first time, the
+// decoded listing is returned while it is being committed, so the kernel can start on
+// it at once. Reads of the cache that may race with such a commit call Settle first.
+func (l *Lister) Children(ctx context.Context, dirID uint64) ([]cache.Item, error) {
+	now := time.Now()
+	l.mu.Lock()
+	if t, ok := l.validated[dirID]; ok && now.Sub(t) < l.cfg.TTL {
+		l.mu.Unlock()
+		return l.cfg.Store.Children(dirID)
+	}
+	call := l.startLocked(ctx, dirID, false)
+	l.mu.Unlock()
+	select {
+	case <-call.early:
+		go func() {
+			<-call.done
+			if call.err == nil {
+				l.noteVisit(dirID)
+			}
+		}()
+		return call.snapshot, nil
+	case <-call.done:
+		if call.err != nil {
+			return nil, call.err
+		}
+		l.noteVisit(dirID)
+		return l.cfg.Store.Children(dirID)
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Settle waits until every listing handed out before its commit is committed, so that
+// a read of the cache finds every item the kernel may have been shown.
+func (l *Lister) Settle() { l.uncommitted.wait() }
+
+// gate counts work in progress and lets callers wait until none is left. Unlike a
+// sync.WaitGroup, work may start while someone waits.
+type gate struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{} // closed when n drops to 0
+}
+
+func (g *gate) add() {
+	g.mu.Lock()
+	if g.n == 0 {
+		g.zero = make(chan struct{})
+	}
+	g.n++
+	g.mu.Unlock()
+}
+
+func (g *gate) done() {
+	g.mu.Lock()
+	if g.n--; g.n == 0 {
+		close(g.zero)
+	}
+	g.mu.Unlock()
+}
+
+func (g *gate) wait() {
+	g.mu.Lock()
+	if g.n == 0 {
+		g.mu.Unlock()
+		return
+	}
+	ch := g.zero
+	g.mu.Unlock()
+	<-ch
+}
+
 func (l *Lister) run(ctx context.Context, dirID uint64, call *listCall) {
 	ctx, cancel := context.WithTimeout(ctx, listTimeout)
 	defer cancel()
-	call.err = l.refresh(ctx, dirID, call.background)
+	call.err = l.refresh(ctx, dirID, call.background, call)
 	l.mu.Lock()
 	delete(l.inflight, dirID)
 	l.mu.Unlock()
@@ -331,8 +412,12 @@ func (l *Lister) apply(ctx context.Context, listing cache.Listing, background bo
 }
 
 // refresh brings one folder up to date, the cheapest way the dialect allows.
-func (l *Lister) refresh(ctx context.Context, dirID uint64, background bool) error {
+func (l *Lister) refresh(ctx context.Context, dirID uint64, background bool, call *listCall) error {
 	dir, err := l.cfg.Store.Get(dirID)
+	if errors.Is(err, cache.ErrNotFound) {
+		l.Settle() // it may have been shown from a listing still being committed
+		dir, err = l.cfg.Store.Get(dirID)
+	}
 	if err != nil {
 		return fmt.Errorf("hydrate: folder %d: %w", dirID, err)
 	}
@@ -340,7 +425,7 @@ func (l *Lister) refresh(ctx context.Context, dirID uint64, background bool) err
 		return fmt.Errorf("hydrate: item %d is not a folder", dirID)
 	}
 	if dir.ListedETag == "" || l.cfg.Dialect != davclient.DialectNextcloud {
-		return l.relist(ctx, dirID, background)
+		return l.relist(ctx, dirID, background, call)
 	}
 	if dirID != l.cfg.RootID {
 		// The parent's listing is current, so this folder's stored ETag is current too.
@@ -358,7 +443,7 @@ func (l *Lister) refresh(ctx context.Context, dirID uint64, background bool) err
 			l.mu.Unlock()
 			return nil
 		}
-		return l.relist(ctx, dirID, background)
+		return l.relist(ctx, dirID, background, call)
 	}
 	// The root: one Depth-0 request tells whether anything at all changed.
 	start := time.Now()
@@ -368,7 +453,7 @@ func (l *Lister) refresh(ctx context.Context, dirID uint64, background bool) err
 	}
 	l.noteQuota(self)
 	if self.ETag != dir.ListedETag {
-		return l.relist(ctx, dirID, background)
+		return l.relist(ctx, dirID, background, call)
 	}
 	if _, err := l.cfg.Store.UpdateRemote(itemFromEntry(self, dirID)); err != nil {
 		return fmt.Errorf("hydrate: store root: %w", err)
@@ -378,7 +463,7 @@ func (l *Lister) refresh(ctx context.Context, dirID uint64, background bool) err
 }
 
 // relist fetches a folder's children (Depth 1) and applies them in one transaction.
-func (l *Lister) relist(ctx context.Context, dirID uint64, background bool) error {
+func (l *Lister) relist(ctx context.Context, dirID uint64, background bool, call *listCall) error {
 	path, err := l.cfg.Store.Path(dirID)
 	if err != nil {
 		return fmt.Errorf("hydrate: path of folder %d: %w", dirID, err)
@@ -418,7 +503,13 @@ func (l *Lister) relist(ctx context.Context, dirID uint64, background bool) erro
 		l.noteQuota(self)
 	}
 	fetched := time.Now()
+	if first && l.cfg.Dialect == davclient.DialectNextcloud && call != nil {
+		l.publishEarly(call, dirID, children)
+	}
 	diff, err := l.apply(ctx, cache.Listing{Dir: itemFromEntry(self, dirID), Children: children}, background)
+	if call != nil && call.snapshot != nil {
+		l.uncommitted.done()
+	}
 	if err != nil {
 		return fmt.Errorf("hydrate: store listing of %q: %w", path, err)
 	}
@@ -433,6 +524,31 @@ func (l *Lister) relist(ctx context.Context, dirID uint64, background bool) erro
 		l.cfg.OnChange(dirID, diff)
 	}
 	return nil
+}
+
+// publishEarly hands a first listing to readers before its commit. Only for server ids
+// (Nextcloud): on generic servers the ids are allocated by the commit itself.
+func (l *Lister) publishEarly(call *listCall, dirID uint64, children []cache.Item) {
+	for i := range children {
+		if children[i].ID == 0 || children[i].ID == dirID {
+			return
+		}
+	}
+	snap := make([]cache.Item, len(children))
+	copy(snap, children)
+	for i := range snap {
+		snap[i].Parent = dirID
+	}
+	slices.SortFunc(snap, func(a, b cache.Item) int { return strings.Compare(a.Name, b.Name) })
+	// A listing with duplicate names is refused by the cache; hand out none of it.
+	for i := 1; i < len(snap); i++ {
+		if snap[i].Name == snap[i-1].Name {
+			return
+		}
+	}
+	l.uncommitted.add()
+	call.snapshot = snap
+	close(call.early)
 }
 
 var (

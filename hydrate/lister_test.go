@@ -296,3 +296,39 @@ func TestPrefetchStartsWhenAWalkIsSeen(t *testing.T) {
 		t.Errorf("walking prefetched folders made %d requests", total)
 	}
 }
+
+// A first listing may be handed out while it is committed; after Settle the cache holds
+// exactly what was handed out.
+func TestChildrenOfAFirstListingMatchTheCommit(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	for i := range 300 {
+		if _, err := f.srv.WriteFile(fmt.Sprintf("wide/n%03d.txt", 299-i), []byte("x"), time.Unix(1700000000, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.lister.Ensure(context.Background(), f.rootID); err != nil {
+		t.Fatal(err)
+	}
+	wide, err := f.store.Lookup(f.rootID, "wide")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.lister.Children(context.Background(), wide.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.lister.Settle()
+	stored, err := f.store.Children(wide.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 300 || len(stored) != 300 {
+		t.Fatalf("handed out %d, stored %d, want 300", len(got), len(stored))
+	}
+	for i := range got {
+		g, s := got[i], stored[i]
+		if g.ID != s.ID || g.Name != s.Name || g.Parent != s.Parent || g.Size != s.Size || g.ETag != s.ETag || !g.MTime.Equal(s.MTime) {
+			t.Fatalf("entry %d handed out as %+v, stored as %+v", i, g, s)
+		}
+	}
+}

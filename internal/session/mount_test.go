@@ -543,3 +543,38 @@ func TestReadContentIsKeptAcrossRemounts(t *testing.T) {
 		t.Errorf("reading after a remount made %d GETs; the content read before should be local", got)
 	}
 }
+
+// A folder's first listing reaches readdir before it is committed; whatever the kernel
+// was shown can be opened, stat'ed and read at once, while the commit may still run.
+func TestItemsShownBeforeTheCommitCanBeUsedAtOnce(t *testing.T) {
+	srv := newServer(t)
+	const folders, files = 4, 2000
+	for d := range folders {
+		for i := range files {
+			if _, err := srv.WriteFile(fmt.Sprintf("d%d/f%04d.txt", d, i), []byte(fmt.Sprintf("%d/%d", d, i)), sampleTime); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	_, mp := mountDavtest(t, srv, "")
+	for d := range folders {
+		dir := filepath.Join(mp, fmt.Sprintf("d%d", d))
+		f, err := os.Open(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		names, err := f.Readdirnames(-1)
+		f.Close()
+		if err != nil || len(names) != files {
+			t.Fatalf("d%d: %d names, %v; want %d", d, len(names), err, files)
+		}
+		last := filepath.Join(dir, fmt.Sprintf("f%04d.txt", files-1))
+		if _, err := os.Stat(last); err != nil {
+			t.Fatalf("stat right after readdir: %v", err)
+		}
+		got, err := os.ReadFile(last)
+		if err != nil || string(got) != fmt.Sprintf("%d/%d", d, files-1) {
+			t.Fatalf("read right after readdir: %q, %v", got, err)
+		}
+	}
+}
