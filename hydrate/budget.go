@@ -28,24 +28,41 @@ type Budget struct {
 	mu      sync.Mutex
 	running bool
 	again   bool
+	closed  bool
+	passes  sync.WaitGroup
+}
+
+// Close waits for a running pass and refuses new ones; the store must stay open until
+// it returns.
+func (b *Budget) Close() {
+	b.mu.Lock()
+	b.closed = true
+	b.mu.Unlock()
+	b.passes.Wait()
 }
 
 // Enforce evicts in the background until the limits hold; calls made while it runs are
 // folded into one more pass.
 func (b *Budget) Enforce() {
 	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
 	if b.running {
 		b.again = true
 		b.mu.Unlock()
 		return
 	}
 	b.running = true
+	b.passes.Add(1)
 	b.mu.Unlock()
 	go func() {
+		defer b.passes.Done()
 		for {
 			b.evict()
 			b.mu.Lock()
-			if !b.again {
+			if !b.again || b.closed {
 				b.running = false
 				b.mu.Unlock()
 				return

@@ -48,6 +48,7 @@ type Session struct {
 	Store   *cache.Store
 	Lister  *hydrate.Lister
 	Fetcher *hydrate.Fetcher
+	Budget  *hydrate.Budget
 	FS      *fusefs.FS
 	server  *fuse.Server
 	mp      string
@@ -140,12 +141,13 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	if err != nil {
 		lister.Close()
 		fetcher.Close()
+		budget.Close()
 		return nil, err
 	}
 	ok = true
 	log.Info("mounted", "url", redactURL(cfg.URL), "user", cfg.User, "dialect", info.Dialect.String(),
 		"mountpoint", cfg.Mountpoint, "cache", dir)
-	return &Session{Info: info, Store: store, Lister: lister, Fetcher: fetcher, FS: fsys,
+	return &Session{Info: info, Store: store, Lister: lister, Fetcher: fetcher, Budget: budget, FS: fsys,
 		server: server, mp: cfg.Mountpoint, log: log}, nil
 }
 
@@ -211,6 +213,7 @@ func (s *Session) Unmount() error {
 	if len(errs) == 0 && s.Store != nil {
 		s.Lister.Close()  // background listings end before the store closes
 		s.Fetcher.Close() // record what arrived while the store is still open
+		s.Budget.Close()  // the records above may have started an eviction pass
 		if err := s.Store.Close(); err != nil {
 			errs = append(errs, err)
 		}
