@@ -17,7 +17,9 @@
 //     thousands of files just before the next cold run slows every file creation of that
 //     run on ext4 without a journal). Listings are repeated --repeat-cold
 //     times (default 5), content reads --repeat-content times (default 3); the median is
-//     reported. The time to mount is not included.
+//     reported. The time to mount is not included. Before every timed run (raw requests
+//     too) the driver calls sync(2), so that writing back an earlier run's files does not
+//     slow the next one.
 //   - Warm: one mount, the command run once untimed, then timed --repeat-warm times
 //     (default 10; content reads --repeat-content) in a row; the median is reported.
 //     Before the warm re-reads of the large file the driver waits (up to 10 s) until the
@@ -318,7 +320,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		if w.raw != nil {
 			progress("%s: %s", w.label, columnTitle(w.group, colRaw))
 		}
-		res.set(w.key, colRaw, measureRaw(ctx, w, curl, reps))
+		raw := measureRaw(ctx, w, curl, reps)
+		logSamples(progress, w.label, colRaw, raw)
+		res.set(w.key, colRaw, raw)
 		for _, c := range clients {
 			if ctx.Err() != nil {
 				return fmt.Errorf("interrupted: %w", ctx.Err())
@@ -331,6 +335,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 			if cl.err != nil {
 				progress("%s: %s failed: %v", w.label, c.name(), cl.err)
 			}
+			logSamples(progress, w.label, c.name(), cl)
 			res.set(w.key, c.name(), cl)
 		}
 	}
@@ -443,4 +448,17 @@ func startServer(ctx context.Context, root, logDir string, reg *registry, bin st
 	}
 	env.serverURL, env.statsURL = fields[1], fields[3]
 	return env, nil
+}
+
+// logSamples shows every sample of a cell on the progress output, to judge the spread
+// behind a median.
+func logSamples(progress func(string, ...any), label, column string, c cell) {
+	if len(c.samples) == 0 {
+		return
+	}
+	parts := make([]string, len(c.samples))
+	for i, d := range c.samples {
+		parts[i] = fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond))
+	}
+	progress("%s: %s samples (ms): %s", label, column, strings.Join(parts, " "))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
 	"time"
 )
 
@@ -48,6 +49,7 @@ func measureRaw(ctx context.Context, w workload, c *curlRunner, reps int) cell {
 	}
 	var out cell
 	for range reps {
+		flushDisk()
 		d, err := w.raw(ctx, c)
 		if err != nil {
 			out.err = err
@@ -78,6 +80,7 @@ func measureClient(ctx context.Context, c client, w workload, reps int) cell {
 						return err
 					}
 				}
+				flushDisk()
 				d, err := w.run(ctx, v.dir())
 				if err != nil {
 					return err
@@ -119,6 +122,7 @@ func measureClient(ctx context.Context, c client, w workload, reps int) cell {
 			if i > 0 && w.budget > 0 && time.Since(start) > w.budget {
 				break
 			}
+			flushDisk()
 			d, err := w.run(ctx, v.dir())
 			if err != nil {
 				return err
@@ -134,6 +138,11 @@ func measureClient(ctx context.Context, c client, w workload, reps int) cell {
 	}
 	return out
 }
+
+// flushDisk writes every dirty page out before a timed run, so that the writeback of an
+// earlier run's files (cold 1 GiB reads leave their caches behind) does not slow the
+// next run, whichever client it is.
+func flushDisk() { syscall.Sync() }
 
 // oneView opens a view, runs fn on it, records the peak RSS before closing, and always
 // closes it.
