@@ -58,9 +58,12 @@ const (
 	// starts, so a steady reader never waits for a round trip.
 	streamLead = 16 << 20
 	refillLead = 4 << 20
-	// recordEvery bytes of a transfer, what arrived is made durable and recorded in bbolt,
-	// so a restart keeps most of a large download.
-	recordEvery = 32 << 20
+	// recordEvery, what a running transfer brought is made durable and recorded, so a
+	// restart keeps most of a long download; the rest is recorded when the last handle
+	// closes. Time, not bytes: flushing every few MiB made a fast download wait for the
+	// disk (curl, the yardstick, never flushes while it downloads), and on a slow link
+	// a byte count would wait too long.
+	recordEvery = 10 * time.Second
 	// transferAttempts bounds the resumptions of one transfer whose connection broke.
 	transferAttempts = 4
 )
@@ -583,6 +586,12 @@ func (f *Fetcher) run(ctx context.Context, st *fileState, x *transfer, gen uint6
 	defer st.wg.Done()
 	defer x.cancel()
 	err := f.transfer(ctx, st, x, gen, etag, ifMatch)
+	// A stream that paused ahead of its reader is recorded later (by the stream that
+	// follows it, or the last close): flushing now would slow the reading going on.
+	paused := errors.Is(err, errFarAhead)
+	if paused {
+		err = nil
+	}
 	st.mu.Lock()
 	for i, y := range st.xfers {
 		if y == x {
@@ -603,7 +612,9 @@ func (f *Fetcher) run(ctx context.Context, st *fileState, x *transfer, gen uint6
 		f.versionChanged(st, gen) // waiters go on with the new version, or without If-Match
 		return
 	}
-	f.persist(st)
+	if !paused {
+		f.persist(st)
+	}
 }
 
 var errVersionMoved = errors.New("the server answered with another version of the file")
@@ -645,7 +656,7 @@ func (f *Fetcher) transfer(ctx context.Context, st *fileState, x *transfer, gen 
 	}
 	buf := make([]byte, min(chunkSize, max(x.end-x.pos, 1)))
 	var lastErr error
-	sinceRecord := int64(0)
+	lastRecord := time.Now()
 	for attempt := 0; attempt < transferAttempts; attempt++ {
 		if attempt > 0 {
 			select {
@@ -680,10 +691,10 @@ func (f *Fetcher) transfer(ctx context.Context, st *fileState, x *transfer, gen 
 				return err
 			}
 		}
-		err = f.copyBody(st, x, gen, resp.Body, buf, &sinceRecord)
+		err = f.copyBody(st, x, gen, resp.Body, buf, &lastRecord)
 		resp.Body.Close()
 		if err == nil || errors.Is(err, errFarAhead) {
-			return nil
+			return err
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -710,7 +721,7 @@ func (e *writeError) Unwrap() error { return e.err }
 
 // copyBody writes a response body into the content file (or a small file's memory),
 // publishing each chunk.
-func (f *Fetcher) copyBody(st *fileState, x *transfer, gen uint64, body io.Reader, buf []byte, sinceRecord *int64) error {
+func (f *Fetcher) copyBody(st *fileState, x *transfer, gen uint64, body io.Reader, buf []byte, lastRecord *time.Time) error {
 	for {
 		st.mu.Lock()
 		pos, fh, toMem, current := x.pos, st.f, st.mem != nil, st.gen == gen
@@ -745,9 +756,8 @@ func (f *Fetcher) copyBody(st *fileState, x *transfer, gen uint64, body io.Reade
 			if ahead {
 				return errFarAhead
 			}
-			*sinceRecord += int64(n)
-			if *sinceRecord >= recordEvery {
-				*sinceRecord = 0
+			if now := time.Now(); now.Sub(*lastRecord) >= recordEvery {
+				*lastRecord = now
 				f.persistAsync(st)
 			}
 		}
@@ -763,8 +773,8 @@ func (f *Fetcher) copyBody(st *fileState, x *transfer, gen uint64, body io.Reade
 	}
 }
 
-// persistAsync records what arrived so far without holding up the transfer (an
-// fdatasync of 32 MiB stalls a stream for tens of milliseconds); one at a time per file.
+// persistAsync records what arrived so far without holding up the transfer (a flush
+// of what a fast stream wrote stalls it); one at a time per file.
 // The caller is a running transfer, so st.wg is above zero and the last Close waits
 // for this too.
 func (f *Fetcher) persistAsync(st *fileState) {
