@@ -15,7 +15,9 @@
 //
 // # What blocks
 //
-// Lookup and Opendir block on the folder's listing (first visit, or a revalidation);
+// Lookup and Opendir block on the folder's listing (first visit, or a revalidation; a
+// first listing reaches readdir once decoded, before its commit, and requests about its
+// items wait for that commit if they miss the cache);
 // they honour interrupts (the request context) and return EINTR, while the shared
 // listing goes on for other callers. If the server cannot be reached, a folder that was
 // listed before is served from the cache (and the failure logged); a folder never listed
@@ -26,6 +28,8 @@
 // Opening a file fetches nothing; a read blocks until the bytes it asks for are local
 // (hydrate fetches a block, or streams the rest of the file once reads are sequential)
 // and returns EINTR when interrupted, while the download goes on for other readers.
+// Bytes in the content file are spliced to the kernel (READs of up to 1 MiB); a small
+// file's bytes come from memory until its content file is written.
 // Pages the kernel cached stay cached across opens (FOPEN_KEEP_CACHE) until the server's
 // version changes (NotifyContent). A complete, verified file is handed to the kernel as
 // a passthrough backing file where the kernel allows it, so re-reads never reach us.
