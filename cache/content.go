@@ -34,16 +34,8 @@ func (s *Store) RecordRanges(id uint64, etag string, size int64, add []Range) (C
 	return s.recordRanges(id, etag, size, add, false)
 }
 
-// RecordComplete is RecordRanges and MarkVerified in one transaction, for a file whose
-// last bytes just arrived and that needs no checksum check (the server offered none):
-// one commit instead of two on the path of every small file read. It fails like
-// MarkVerified if the ranges do not cover the file.
-func (s *Store) RecordComplete(id uint64, etag string, size int64, add []Range) (Content, error) {
-	return s.recordRanges(id, etag, size, add, true)
-}
-
-func (s *Store) recordRanges(id uint64, etag string, size int64, add []Range, verify bool) (Content, error) {
-	out, errs, err := s.RecordBatch([]RangeRecord{{ID: id, ETag: etag, Size: size, Ranges: add, Complete: verify}})
+func (s *Store) recordRanges(id uint64, etag string, size int64, add []Range, complete bool) (Content, error) {
+	out, errs, err := s.RecordBatch([]RangeRecord{{ID: id, ETag: etag, Size: size, Ranges: add, Complete: complete}})
 	if err == nil {
 		err = errs[0]
 	}
@@ -53,8 +45,10 @@ func (s *Store) recordRanges(id uint64, etag string, size int64, add []Range, ve
 	return out[0], nil
 }
 
-// RangeRecord is one file's part of RecordBatch: RecordRanges, or RecordComplete when
-// Complete is set.
+// RangeRecord is one file's part of RecordBatch: as RecordRanges, and with Complete
+// set also as MarkVerified in the same transaction (for a file whose last bytes just
+// arrived and that needs no checksum check); a Complete record fails like MarkVerified
+// if the ranges do not cover the file.
 type RangeRecord struct {
 	ID       uint64
 	ETag     string
