@@ -10,6 +10,7 @@ import (
 
 	"github.com/ncvfs/ncvfs/cache"
 	"github.com/ncvfs/ncvfs/davclient"
+	"github.com/ncvfs/ncvfs/hydrate"
 )
 
 // Dir is a remote folder.
@@ -75,26 +76,29 @@ func (d *Dir) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, u
 }
 
 // dirHandle is one open folder: a snapshot of its children taken at open (and rewind).
+// A folder's first listing is read while it still arrives from the server.
 type dirHandle struct {
-	dir     *Dir
-	parent  uint64
-	entries []cache.Item
-	pos     int // entries handed out; 0 and 1 are "." and ".."
+	dir    *Dir
+	parent uint64
+	list   hydrate.ChildList
+	pos    int // entries handed out; 0 and 1 are "." and ".."
 }
 
 // load takes the snapshot: the folder's listing, current within the TTL (and, for a
-// first listing, possibly still being committed), or the cached one when the server
-// cannot be reached.
+// first listing, possibly still being decoded and committed), or the cached one when
+// the server cannot be reached.
 func (h *dirHandle) load(ctx context.Context) syscall.Errno {
 	fsys := h.dir.fsys
 	self, err := fsys.getSettled(h.dir.id)
 	if err != nil {
 		return toErrno(err)
 	}
-	entries, err := fsys.cfg.Lister.Children(ctx, h.dir.id)
+	list, err := fsys.cfg.Lister.Children(ctx, h.dir.id)
 	if errors.Is(err, davclient.ErrTransient) {
 		if err = h.dir.fresh(ctx); err == nil { // served from the cache if listed before
-			entries, err = fsys.cfg.Store.Children(h.dir.id)
+			var items []cache.Item
+			items, err = fsys.cfg.Store.Children(h.dir.id)
+			list = hydrate.NewChildList(items)
 		}
 	}
 	if err != nil {
@@ -104,38 +108,42 @@ func (h *dirHandle) load(ctx context.Context) syscall.Errno {
 	if h.parent == 0 {
 		h.parent = self.ID
 	}
-	h.entries = entries
+	h.list = list
 	h.pos = 0
 	return 0
 }
 
-// Readdirent – FUSE call; never blocks on the network.
+// Readdirent – FUSE call; never blocks on the network, except to wait for the next
+// items of a first listing that is still arriving.
 func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
 	i := h.pos
-	if i >= len(h.entries)+2 {
-		return nil, 0
-	}
-	h.pos++
-	de := &fuse.DirEntry{Off: uint64(h.pos), Mode: syscall.S_IFDIR}
+	de := &fuse.DirEntry{Off: uint64(i + 1), Mode: syscall.S_IFDIR}
 	switch i {
 	case 0:
 		de.Name, de.Ino = ".", h.dir.id
 	case 1:
 		de.Name, de.Ino = "..", h.parent
 	default:
-		it := &h.entries[i-2]
+		it, err := h.list.At(ctx, i-2)
+		if err != nil {
+			return nil, h.dir.fsys.errno("readdir", h.dir.id, err)
+		}
+		if it == nil {
+			return nil, 0
+		}
 		de.Name, de.Ino = it.Name, it.ID
 		if !it.IsDir {
 			de.Mode = syscall.S_IFREG
 		}
 	}
+	h.pos++
 	return de, 0
 }
 
 // Lookup – FUSE call (READDIRPLUS); answers from the snapshot, without a bbolt read.
 func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if i := h.pos - 3; i >= 0 && i < len(h.entries) && h.entries[i].Name == name {
-		return h.dir.fsys.entry(ctx, &h.dir.Inode, &h.entries[i], out), 0
+	if it, ok := h.list.Seen(h.pos - 3); ok && it.Name == name {
+		return h.dir.fsys.entry(ctx, &h.dir.Inode, it, out), 0
 	}
 	it, err := h.dir.fsys.lookupSettled(h.dir.id, name)
 	if err != nil {
@@ -144,12 +152,13 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	return h.dir.fsys.entry(ctx, &h.dir.Inode, &it, out), 0
 }
 
-// Seekdir – FUSE call; offset 0 (rewinddir) takes a new snapshot.
+// Seekdir – FUSE call; offset 0 (rewinddir) takes a new snapshot; other offsets are
+// ones this handle gave out.
 func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 	if off == 0 {
 		return h.load(ctx)
 	}
-	if off > uint64(len(h.entries)+2) {
+	if off > uint64(h.list.Len()+2) {
 		return syscall.EINVAL
 	}
 	h.pos = int(off)

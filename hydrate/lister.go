@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -102,10 +101,11 @@ type listCall struct {
 	err        error
 	background bool // a prefetch: its listing goes through the group committer
 
-	// early is closed when snapshot holds a folder's first listing, decoded and about to
-	// be committed: a reader of the whole folder need not wait for the commit.
-	early    chan struct{}
-	snapshot []cache.Item
+	// early is closed once stream holds the first children of a folder's first listing,
+	// published while the rest is decoded: a reader of the whole folder need not wait
+	// for the end of the answer, nor for the commit.
+	early  chan struct{}
+	stream *listingStream
 }
 
 // NewLister returns a Lister; nothing is fetched until a folder is visited.
@@ -235,15 +235,17 @@ func (l *Lister) startLocked(ctx context.Context, dirID uint64, background bool)
 }
 
 // Children returns the folder's children, current within the TTL, like Ensure followed
-// by a read of the cache, with one shortcut: of a folder listed for the first time, the
-// decoded listing is returned while it is being committed, so the kernel can start on
-// it at once. Reads of the cache that may race with such a commit call Settle first.
-func (l *Lister) Children(ctx context.Context, dirID uint64) ([]cache.Item, error) {
+// by a read of the cache, with one shortcut: a folder listed for the first time is
+// handed out while its answer is still being decoded (and then committed), so the
+// kernel can start on it at once. Reads of the cache that may race with such a commit
+// call Settle first.
+func (l *Lister) Children(ctx context.Context, dirID uint64) (ChildList, error) {
 	now := time.Now()
 	l.mu.Lock()
 	if t, ok := l.validated[dirID]; ok && now.Sub(t) < l.cfg.TTL {
 		l.mu.Unlock()
-		return l.cfg.Store.Children(dirID)
+		items, err := l.cfg.Store.Children(dirID)
+		return ChildList{items: items}, err
 	}
 	call := l.startLocked(ctx, dirID, false)
 	l.mu.Unlock()
@@ -255,15 +257,16 @@ func (l *Lister) Children(ctx context.Context, dirID uint64) ([]cache.Item, erro
 				l.noteVisit(dirID)
 			}
 		}()
-		return call.snapshot, nil
+		return ChildList{s: call.stream}, nil
 	case <-call.done:
 		if call.err != nil {
-			return nil, call.err
+			return ChildList{}, call.err
 		}
 		l.noteVisit(dirID)
-		return l.cfg.Store.Children(dirID)
+		items, err := l.cfg.Store.Children(dirID)
+		return ChildList{items: items}, err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ChildList{}, ctx.Err()
 	}
 }
 
@@ -314,6 +317,10 @@ func (l *Lister) run(ctx context.Context, dirID uint64, call *listCall) {
 	l.mu.Lock()
 	delete(l.inflight, dirID)
 	l.mu.Unlock()
+	if call.stream != nil && call.err != nil {
+		// Readers learn of the failure only now that a new visit starts afresh.
+		call.stream.end(call.err)
+	}
 	close(call.done)
 }
 
@@ -474,10 +481,20 @@ func (l *Lister) relist(ctx context.Context, dirID uint64, background bool, call
 	if dir, err := l.cfg.Store.Get(dirID); err == nil {
 		first = dir.ListedETag == ""
 	}
+	var early *earlyListing
+	if first && l.cfg.Dialect == davclient.DialectNextcloud && call != nil {
+		early = &earlyListing{l: l, call: call, dirID: dirID}
+		defer early.finish()
+	}
 	start := time.Now()
 	var children []cache.Item
 	self, err := l.cfg.Client.List(ctx, path, func(e davclient.Entry) error {
-		children = append(children, itemFromEntry(e, e.FileID))
+		it := itemFromEntry(e, e.FileID)
+		it.Parent = dirID
+		children = append(children, it)
+		if early != nil {
+			early.offer(children)
+		}
 		return nil
 	})
 	if err != nil {
@@ -503,15 +520,15 @@ func (l *Lister) relist(ctx context.Context, dirID uint64, background bool, call
 		l.noteQuota(self)
 	}
 	fetched := time.Now()
-	if first && l.cfg.Dialect == davclient.DialectNextcloud && call != nil {
-		l.publishEarly(call, dirID, children)
+	if early != nil {
+		early.decoded(children)
 	}
 	diff, err := l.apply(ctx, cache.Listing{Dir: itemFromEntry(self, dirID), Children: children}, background)
-	if call != nil && call.snapshot != nil {
-		l.uncommitted.done()
-	}
 	if err != nil {
 		return fmt.Errorf("hydrate: store listing of %q: %w", path, err)
+	}
+	if early != nil {
+		early.committed(children)
 	}
 	l.markValid(dirID, start)
 	l.log.Debug("listed folder", "op", "list", "path", path, "fileid", dirID, "etag", self.ETag,
@@ -526,29 +543,96 @@ func (l *Lister) relist(ctx context.Context, dirID uint64, background bool, call
 	return nil
 }
 
-// publishEarly hands a first listing to readers before its commit. Only for server ids
-// (Nextcloud): on generic servers the ids are allocated by the commit itself.
-func (l *Lister) publishEarly(call *listCall, dirID uint64, children []cache.Item) {
-	for i := range children {
-		if children[i].ID == 0 || children[i].ID == dirID {
-			return
+// earlyPublishBatch is how many decoded children are handed to readers at a time: a
+// lock and a wake-up per batch, not per child, while a reader waits at most the
+// decoding of a batch (tens of microseconds).
+const earlyPublishBatch = 64
+
+// earlyListing hands a folder's first listing to readers while it is being decoded.
+// Only on Nextcloud, whose items come with their ids: on generic servers the ids are
+// allocated by the commit. A child without a server id stops the early hand-out at
+// that point; the rest is handed out from the cache once committed.
+type earlyListing struct {
+	l       *Lister
+	call    *listCall
+	dirID   uint64
+	stream  *listingStream
+	shown   int  // children published
+	stopped bool // the rest waits for the commit
+}
+
+// offer is told of every decoded child (the last of children).
+func (e *earlyListing) offer(children []cache.Item) {
+	if e.stopped {
+		return
+	}
+	if last := children[len(children)-1]; last.ID == 0 || last.ID == e.dirID {
+		e.stopped = true
+		e.publish(children[:len(children)-1])
+		return
+	}
+	if e.shown == 0 || len(children)-e.shown >= earlyPublishBatch {
+		e.publish(children)
+	}
+}
+
+// publish makes children visible to readers, starting the stream with the first.
+func (e *earlyListing) publish(children []cache.Item) {
+	if len(children) == e.shown {
+		return
+	}
+	children = children[:len(children):len(children)]
+	e.shown = len(children)
+	if e.stream == nil {
+		e.stream = newListingStream()
+		e.stream.items = children
+		e.l.uncommitted.add() // readers may now ask the cache for items not yet in it
+		e.call.stream = e.stream
+		close(e.call.early)
+		return
+	}
+	e.stream.publish(children)
+}
+
+// decoded is told the whole listing was received and checked, before its commit.
+func (e *earlyListing) decoded(children []cache.Item) {
+	if e.stopped || e.stream == nil {
+		return
+	}
+	e.publish(children)
+	e.stream.end(nil)
+}
+
+// committed is told the listing is in the cache: a stopped hand-out goes on from there.
+func (e *earlyListing) committed(children []cache.Item) {
+	if !e.stopped || e.stream == nil {
+		return
+	}
+	shown := make(map[string]bool, e.shown)
+	for _, c := range children[:e.shown] {
+		shown[c.Name] = true
+	}
+	stored, err := e.l.cfg.Store.Children(e.dirID)
+	if err != nil {
+		e.stream.end(fmt.Errorf("hydrate: read listing back: %w", err))
+		return
+	}
+	all := slices.Clip(children[:e.shown])
+	for _, c := range stored {
+		if !shown[c.Name] {
+			all = append(all, c)
 		}
 	}
-	snap := make([]cache.Item, len(children))
-	copy(snap, children)
-	for i := range snap {
-		snap[i].Parent = dirID
+	e.stream.publish(all)
+	e.stream.end(nil)
+}
+
+// finish is told relist returned: waiters for the commit may go. A failure is passed
+// on to readers by run, once the failed call is no longer joined by new visits.
+func (e *earlyListing) finish() {
+	if e.stream != nil {
+		e.l.uncommitted.done()
 	}
-	slices.SortFunc(snap, func(a, b cache.Item) int { return strings.Compare(a.Name, b.Name) })
-	// A listing with duplicate names is refused by the cache; hand out none of it.
-	for i := 1; i < len(snap); i++ {
-		if snap[i].Name == snap[i-1].Name {
-			return
-		}
-	}
-	l.uncommitted.add()
-	call.snapshot = snap
-	close(call.early)
 }
 
 var (

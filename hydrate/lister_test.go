@@ -217,14 +217,22 @@ func TestFolderGoneOnServer(t *testing.T) {
 	}
 }
 
-func TestQuotaComesFromTheRoot(t *testing.T) {
+// The quota is learned from the root's Depth-0 check (listings do not ask for it).
+func TestQuotaComesFromTheRootCheck(t *testing.T) {
 	f := newFixture(t, time.Hour)
 	if err := f.lister.Ensure(context.Background(), f.rootID); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := f.srv.WriteFile("more.txt", []byte("four"), time.Unix(1700000000, 0)); err != nil {
+		t.Fatal(err)
+	}
+	f.lister.Invalidate(f.rootID)
+	if err := f.lister.Ensure(context.Background(), f.rootID); err != nil {
+		t.Fatal(err)
+	}
 	q := f.lister.Quota()
-	if !q.Known || q.Used != 3 {
-		t.Errorf("quota %+v, want known with 3 bytes used", q)
+	if !q.Known || q.Used != 7 {
+		t.Errorf("quota %+v, want known with 7 bytes used", q)
 	}
 }
 
@@ -313,10 +321,11 @@ func TestChildrenOfAFirstListingMatchTheCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := f.lister.Children(context.Background(), wide.ID)
+	list, err := f.lister.Children(context.Background(), wide.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
+	got := readChildren(t, &list)
 	f.lister.Settle()
 	stored, err := f.store.Children(wide.ID)
 	if err != nil {
@@ -325,10 +334,31 @@ func TestChildrenOfAFirstListingMatchTheCommit(t *testing.T) {
 	if len(got) != 300 || len(stored) != 300 {
 		t.Fatalf("handed out %d, stored %d, want 300", len(got), len(stored))
 	}
-	for i := range got {
-		g, s := got[i], stored[i]
-		if g.ID != s.ID || g.Name != s.Name || g.Parent != s.Parent || g.Size != s.Size || g.ETag != s.ETag || !g.MTime.Equal(s.MTime) {
+	byName := make(map[string]cache.Item)
+	for _, s := range stored {
+		byName[s.Name] = s
+	}
+	for i, g := range got {
+		s, ok := byName[g.Name]
+		if !ok || g.ID != s.ID || g.Parent != s.Parent || g.Size != s.Size || g.ETag != s.ETag || !g.MTime.Equal(s.MTime) {
 			t.Fatalf("entry %d handed out as %+v, stored as %+v", i, g, s)
 		}
+		delete(byName, g.Name)
+	}
+}
+
+// readChildren reads a ChildList to its end.
+func readChildren(t *testing.T, list *ChildList) []cache.Item {
+	t.Helper()
+	var items []cache.Item
+	for i := 0; ; i++ {
+		it, err := list.At(context.Background(), i)
+		if err != nil {
+			t.Fatalf("child %d: %v", i, err)
+		}
+		if it == nil {
+			return items
+		}
+		items = append(items, *it)
 	}
 }

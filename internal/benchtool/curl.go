@@ -41,7 +41,7 @@ func newCurlRunner(env *benchEnv) (*curlRunner, error) {
 	if err := os.WriteFile(c.netrc, []byte(netrc), 0o600); err != nil {
 		return nil, fmt.Errorf("benchtool: %w", err)
 	}
-	if err := os.WriteFile(c.body, []byte(davclient.PropfindBody), 0o600); err != nil {
+	if err := os.WriteFile(c.body, []byte(davclient.ListBody), 0o600); err != nil {
 		return nil, fmt.Errorf("benchtool: %w", err)
 	}
 	return c, nil
