@@ -15,13 +15,13 @@
 //
 // # What blocks
 //
-// Lookup and Opendir block on the folder's listing (first visit, or a revalidation; a
-// first listing reaches readdir once decoded, before its commit, and requests about its
-// items wait for that commit if they miss the cache);
-// they honour interrupts (the request context) and return EINTR, while the shared
-// listing goes on for other callers. If the server cannot be reached, a folder that was
-// listed before is served from the cache (and the failure logged); a folder never listed
-// fails with EIO. Getattr and Statfs never touch the network.
+// Lookup and Opendir block on the folder's listing (first visit, or a revalidation). A
+// first listing reaches readdir while it is still being decoded: readdir waits for
+// entries not yet arrived and fails with EIO if the answer breaks off; requests about
+// its items wait for its commit if they miss the cache. All of them honour interrupts
+// (the request context) and return EINTR, while the shared listing goes on for other
+// callers. If the server cannot be reached, a folder that was listed before is served
+// from the cache (and the failure logged); a folder never listed fails with EIO. Getattr and Statfs never touch the network.
 //
 // # Content
 //

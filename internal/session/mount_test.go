@@ -578,3 +578,40 @@ func TestItemsShownBeforeTheCommitCanBeUsedAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// A first listing that breaks off after the kernel was shown part of it: readdir fails
+// (never a silently short folder), nothing of it is kept, and the next visit, with the
+// server healthy again, shows the whole folder.
+func TestListingCutWhileShownFailsThenRecovers(t *testing.T) {
+	srv := newServer(t)
+	const files = 3000
+	for i := range files {
+		if _, err := srv.WriteFile(fmt.Sprintf("wide/f%04d.txt", i), []byte("x"), sampleTime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	remove := srv.AddFault(davtest.Fault{Method: "PROPFIND", PathPrefix: "/remote.php/dav/files/alice/wide",
+		CutAfter: 1 << 20, Nth: 1})
+	_, mp := mountDavtest(t, srv, "")
+	dir := filepath.Join(mp, "wide")
+	readAll := func() ([]string, error) {
+		f, err := os.Open(dir)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		return f.Readdirnames(-1)
+	}
+	names, err := readAll()
+	if err == nil {
+		t.Fatalf("a listing cut half-way read as a folder of %d names", len(names))
+	}
+	if !errors.Is(err, syscall.EIO) {
+		t.Errorf("cut listing: %v, want EIO", err)
+	}
+	remove()
+	names, err = readAll()
+	if err != nil || len(names) != files {
+		t.Fatalf("after the server recovered: %d names, %v; want %d", len(names), err, files)
+	}
+}
