@@ -182,3 +182,29 @@ func TestListCallbackErrorReturned(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// Only the root's listing asks for the quota: statfs needs it, and on servers whose
+// folders are relisted (generic WebDAV) the root's listing is where it comes from.
+func TestOnlyTheRootListingAsksForQuota(t *testing.T) {
+	bodies := make(chan string, 8)
+	env := newEnv(t, func(w http.ResponseWriter, r *http.Request) {
+		bodies <- r.URL.Path + " " + string(drain(r))
+		sabreError(w, http.StatusNotFound, "gone")
+	})
+	env.c.List(context.Background(), "", func(Entry) error { return nil })
+	env.c.List(context.Background(), "big", func(Entry) error { return nil })
+	for _, want := range []struct {
+		path  string
+		quota bool
+	}{{"/remote.php/dav/files/admin/", true}, {"/remote.php/dav/files/admin/big/", false}} {
+		got := <-bodies
+		path, body, _ := strings.Cut(got, " ")
+		if path != want.path {
+			t.Fatalf("request for %q, want %q", path, want.path)
+		}
+		asks := strings.Contains(body, "<d:quota-available-bytes/>") && strings.Contains(body, "<d:quota-used-bytes/>")
+		if asks != want.quota || !strings.Contains(body, "<oc:fileid/>") {
+			t.Errorf("listing of %q asks for quota: %v, want %v:\n%s", path, asks, want.quota, body)
+		}
+	}
+}

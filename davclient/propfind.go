@@ -37,8 +37,9 @@ const StatBody = `<?xml version="1.0" encoding="utf-8"?>
 // ListBody asks a folder's listing (Depth 1) for what a placeholder needs, and no more:
 // a listing is one of Nextcloud's most expensive requests and every property costs on
 // both ends (a 5,000-entry answer is a quarter smaller than with StatBody's). Quota
-// (computed per folder by the server) and the data fingerprint matter on the root only,
-// which is checked with StatBody; content types are of no use to a file system.
+// (computed per folder by the server) is asked for in the root's listing only
+// (listRootBody); the data fingerprint comes from discovery; content types are of no use
+// to a file system; oc:fileid is the identity (oc:id only repeats it).
 // Exported so that benchmarks can send the very same request.
 const ListBody = `<?xml version="1.0" encoding="utf-8"?>
 <d:propfind xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns">
@@ -56,6 +57,12 @@ const ListBody = `<?xml version="1.0" encoding="utf-8"?>
  </d:prop>
 </d:propfind>
 `
+
+// listRootBody is ListBody with the quota, for the root: statfs shows the account's quota
+// as its root reports it, also on servers whose folders are relisted rather than checked
+// with a Depth-0 request (generic WebDAV).
+var listRootBody = strings.Replace(ListBody, "  <oc:fileid/>\n",
+	"  <d:quota-available-bytes/>\n  <d:quota-used-bytes/>\n  <oc:fileid/>\n", 1)
 
 // Stat returns one item (PROPFIND Depth 0).
 func (c *Client) Stat(ctx context.Context, path string) (Entry, error) {
@@ -98,7 +105,10 @@ func (c *Client) List(ctx context.Context, path string, fn func(Entry) error) (E
 // before any child reached fn is retried like any idempotent request.
 func (c *Client) propfind(ctx context.Context, op, path, u string, scope hrefScope, fn func(Entry) error) (Entry, error) {
 	depth, reqBody := "0", StatBody
-	if fn != nil {
+	switch {
+	case fn != nil && path == "":
+		depth, reqBody = "1", listRootBody
+	case fn != nil:
 		depth, reqBody = "1", ListBody
 	}
 	cl := call{

@@ -38,6 +38,7 @@ func (d *Dir) fresh(ctx context.Context) error {
 // Lookup – FUSE call; blocks on the folder's listing (first visit or revalidation),
 // honours interrupts.
 func (d *Dir) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
+	d.live()
 	if err := d.fresh(ctx); err != nil {
 		return nil, d.fsys.errno("lookup", d.id, err)
 	}
@@ -68,6 +69,7 @@ func (fsys *FS) errno(op string, id uint64, err error) syscall.Errno {
 // OpendirHandle – FUSE call; blocks on the folder's listing, then hands the kernel a
 // snapshot of it, so a listing stays consistent while it is being read.
 func (d *Dir) OpendirHandle(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
+	d.live()
 	h := &dirHandle{dir: d}
 	if errno := h.load(ctx); errno != 0 {
 		return nil, 0, errno
@@ -82,6 +84,10 @@ type dirHandle struct {
 	parent uint64
 	list   hydrate.ChildList
 	pos    int // entries handed out; 0 and 1 are "." and ".."
+	// batch is the request (READDIR or READDIRPLUS) being filled, and batchServed
+	// whether it has an entry yet.
+	batch       context.Context
+	batchServed bool
 }
 
 // load takes the snapshot: the folder's listing, current within the TTL (and, for a
@@ -89,7 +95,7 @@ type dirHandle struct {
 // the server cannot be reached.
 func (h *dirHandle) load(ctx context.Context) syscall.Errno {
 	fsys := h.dir.fsys
-	self, err := fsys.getSettled(h.dir.id)
+	self, err := fsys.getSettled(ctx, &h.dir.node)
 	if err != nil {
 		return toErrno(err)
 	}
@@ -114,8 +120,13 @@ func (h *dirHandle) load(ctx context.Context) syscall.Errno {
 }
 
 // Readdirent – FUSE call; never blocks on the network, except to wait for the next
-// items of a first listing that is still arriving.
+// items of a first listing that is still arriving, and only while the request has
+// nothing to return yet: a part of a batch goes to the kernel at once (an interrupted
+// wait after some entries would otherwise fail the next, uninterrupted request).
 func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
+	if ctx != h.batch {
+		h.batch, h.batchServed = ctx, false
+	}
 	i := h.pos
 	de := &fuse.DirEntry{Off: uint64(i + 1), Mode: syscall.S_IFDIR}
 	switch i {
@@ -124,6 +135,9 @@ func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 	case 1:
 		de.Name, de.Ino = "..", h.parent
 	default:
+		if h.batchServed && !h.list.Ready(i-2) {
+			return nil, 0 // not the end of the folder: the kernel asks again
+		}
 		it, err := h.list.At(ctx, i-2)
 		if err != nil {
 			return nil, h.dir.fsys.errno("readdir", h.dir.id, err)
@@ -137,15 +151,23 @@ func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 		}
 	}
 	h.pos++
+	h.batchServed = true
 	return de, 0
 }
 
+// lookupReplayMax bounds how far back Lookup searches the entries already handed out:
+// go-fuse replays the last batch after an interrupted or short read (a 32 KiB batch is
+// about 200 entries).
+const lookupReplayMax = 1024
+
 // Lookup – FUSE call (READDIRPLUS); answers from the snapshot, without a bbolt read.
 func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*fs.Inode, syscall.Errno) {
-	if it, ok := h.list.Seen(h.pos - 3); ok && it.Name == name {
-		return h.dir.fsys.entry(ctx, &h.dir.Inode, it, out), 0
+	for i := h.pos - 3; i >= 0 && i >= h.pos-3-lookupReplayMax; i-- {
+		if it, ok := h.list.Seen(i); ok && it.Name == name {
+			return h.dir.fsys.entry(ctx, &h.dir.Inode, it, out), 0
+		}
 	}
-	it, err := h.dir.fsys.lookupSettled(h.dir.id, name)
+	it, err := h.dir.fsys.lookupSettled(ctx, h.dir.id, name)
 	if err != nil {
 		return nil, toErrno(err)
 	}

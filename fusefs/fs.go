@@ -85,23 +85,37 @@ func (n *node) OnForget() {
 	n.fsys.mu.Unlock()
 }
 
-// getSettled reads an item; if it is missing, it may be in a listing the kernel was shown
-// while it was being committed (hydrate.Lister.Children), so it waits for those commits
-// and reads again.
-func (fsys *FS) getSettled(id uint64) (cache.Item, error) {
-	it, err := fsys.cfg.Store.Get(id)
+// getSettled reads a node's item; if it is missing, it may be in a listing the kernel
+// was shown while it was being committed (hydrate.Lister.Children), so it waits for the
+// commit of the listing that showed it (its parent folder's) and reads again.
+func (fsys *FS) getSettled(ctx context.Context, n *node) (cache.Item, error) {
+	it, err := fsys.cfg.Store.Get(n.id)
 	if errors.Is(err, cache.ErrNotFound) {
-		fsys.cfg.Lister.Settle()
-		it, err = fsys.cfg.Store.Get(id)
+		if serr := fsys.settleParentOf(ctx, &n.Inode); serr != nil {
+			return it, serr
+		}
+		it, err = fsys.cfg.Store.Get(n.id)
 	}
 	return it, err
 }
 
+// settleParentOf waits for the listing that showed in to be committed.
+func (fsys *FS) settleParentOf(ctx context.Context, in *fs.Inode) error {
+	if _, parent := in.Parent(); parent != nil {
+		if d, ok := parent.Operations().(*Dir); ok {
+			return fsys.cfg.Lister.Settle(ctx, d.id)
+		}
+	}
+	return fsys.cfg.Lister.SettleAll(ctx)
+}
+
 // lookupSettled is getSettled for a name in a folder.
-func (fsys *FS) lookupSettled(parent uint64, name string) (cache.Item, error) {
+func (fsys *FS) lookupSettled(ctx context.Context, parent uint64, name string) (cache.Item, error) {
 	it, err := fsys.cfg.Store.Lookup(parent, name)
 	if errors.Is(err, cache.ErrNotFound) {
-		fsys.cfg.Lister.Settle()
+		if serr := fsys.cfg.Lister.Settle(ctx, parent); serr != nil {
+			return it, serr
+		}
 		it, err = fsys.cfg.Store.Lookup(parent, name)
 	}
 	return it, err
@@ -121,7 +135,8 @@ func (fsys *FS) inode(id uint64) *fs.Inode {
 
 // Getattr – FUSE call; served from the cache, never the network.
 func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
-	it, err := n.fsys.getSettled(n.id)
+	n.live()
+	it, err := n.fsys.getSettled(ctx, n)
 	if err != nil {
 		return toErrno(err)
 	}
@@ -204,11 +219,19 @@ func permOf(it *cache.Item) uint32 {
 }
 
 // newChild returns the live inode for a cached item below parent, creating it if needed.
+// Every readdir looks its children up again: the inode the kernel already has is handed
+// back, so that the one registered for notifications stays the one the kernel uses (a
+// new inode for a known item is dropped by go-fuse in favour of the old one).
 func (fsys *FS) newChild(ctx context.Context, parent *fs.Inode, it *cache.Item) *fs.Inode {
 	mode := uint32(syscall.S_IFREG)
-	var ops fs.InodeEmbedder
 	if it.IsDir {
 		mode = syscall.S_IFDIR
+	}
+	if in := fsys.inode(it.ID); in != nil && in.StableAttr().Mode == mode {
+		return in
+	}
+	var ops fs.InodeEmbedder
+	if it.IsDir {
 		ops = &Dir{node: node{fsys: fsys, id: it.ID}}
 	} else {
 		ops = &File{node: node{fsys: fsys, id: it.ID}}
@@ -216,6 +239,14 @@ func (fsys *FS) newChild(ctx context.Context, parent *fs.Inode, it *cache.Item) 
 	in := parent.NewInode(ctx, ops, fs.StableAttr{Mode: mode, Ino: it.ID})
 	fsys.register(it.ID, in)
 	return in
+}
+
+// live notes that the kernel uses this node: if two lookups raced and the registry
+// kept the inode go-fuse dropped, the first request on the kept one puts it right.
+func (n *node) live() {
+	if n.fsys.inode(n.id) != &n.Inode {
+		n.fsys.register(n.id, &n.Inode)
+	}
 }
 
 // OnListingChange tells the kernel what a folder listing changed. It returns at once;

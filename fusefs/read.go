@@ -20,9 +20,13 @@ func (f *File) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
 		return nil, 0, syscall.EROFS
 	}
+	f.live()
 	h, err := f.fsys.cfg.Fetcher.Open(f.id)
 	if errors.Is(err, cache.ErrNotFound) {
-		f.fsys.cfg.Lister.Settle() // shown from a listing still being committed
+		// Shown from a listing still being committed?
+		if serr := f.fsys.settleParentOf(ctx, &f.Inode); serr != nil {
+			return nil, 0, toErrno(serr)
+		}
 		h, err = f.fsys.cfg.Fetcher.Open(f.id)
 	}
 	if err != nil {

@@ -75,8 +75,10 @@ type Lister struct {
 
 	// Background listings are committed in groups: one transaction for all that are
 	// waiting, instead of one fsync pair per folder.
-	commits      chan *pendingListing
-	uncommitted  gate // early snapshots handed out whose commit is still running
+	commits chan *pendingListing
+	// handedOut holds, per folder, a first listing handed to readers before its
+	// commit: closed once it is committed (or failed).
+	handedOut    map[uint64]chan struct{}
 	prefetchSem  chan struct{}
 	prefetchCtx  context.Context
 	stopPrefetch context.CancelFunc
@@ -126,6 +128,7 @@ func NewLister(cfg ListerConfig) *Lister {
 		prefetched:   make(map[uint64]bool),
 		visited:      make(map[uint64]bool),
 		firstChild:   make(map[uint64]uint64),
+		handedOut:    make(map[uint64]chan struct{}),
 		commits:      make(chan *pendingListing, prefetchParallel),
 		prefetchSem:  make(chan struct{}, prefetchParallel),
 		prefetchCtx:  ctx,
@@ -237,8 +240,8 @@ func (l *Lister) startLocked(ctx context.Context, dirID uint64, background bool)
 // Children returns the folder's children, current within the TTL, like Ensure followed
 // by a read of the cache, with one shortcut: a folder listed for the first time is
 // handed out while its answer is still being decoded (and then committed), so the
-// kernel can start on it at once. Reads of the cache that may race with such a commit
-// call Settle first.
+// kernel can start on it at once. Reads of the cache that miss an item shown this way
+// call Settle and read again.
 func (l *Lister) Children(ctx context.Context, dirID uint64) (ChildList, error) {
 	now := time.Now()
 	l.mu.Lock()
@@ -270,44 +273,41 @@ func (l *Lister) Children(ctx context.Context, dirID uint64) (ChildList, error) 
 	}
 }
 
-// Settle waits until every listing handed out before its commit is committed, so that
-// a read of the cache finds every item the kernel may have been shown.
-func (l *Lister) Settle() { l.uncommitted.wait() }
-
-// gate counts work in progress and lets callers wait until none is left. Unlike a
-// sync.WaitGroup, work may start while someone waits.
-type gate struct {
-	mu   sync.Mutex
-	n    int
-	zero chan struct{} // closed when n drops to 0
+// Settle waits until the listing of dirID that readers were shown before its commit
+// (if any) is committed, so that a read of the cache finds every child the kernel may
+// have been shown. It returns early with ctx's error.
+func (l *Lister) Settle(ctx context.Context, dirID uint64) error {
+	l.mu.Lock()
+	ch := l.handedOut[dirID]
+	l.mu.Unlock()
+	if ch == nil {
+		return nil
+	}
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
-func (g *gate) add() {
-	g.mu.Lock()
-	if g.n == 0 {
-		g.zero = make(chan struct{})
+// SettleAll is Settle for every folder handed out now, for a caller that does not know
+// which folder showed the item it misses.
+func (l *Lister) SettleAll(ctx context.Context) error {
+	l.mu.Lock()
+	chs := make([]chan struct{}, 0, len(l.handedOut))
+	for _, ch := range l.handedOut {
+		chs = append(chs, ch)
 	}
-	g.n++
-	g.mu.Unlock()
-}
-
-func (g *gate) done() {
-	g.mu.Lock()
-	if g.n--; g.n == 0 {
-		close(g.zero)
+	l.mu.Unlock()
+	for _, ch := range chs {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	g.mu.Unlock()
-}
-
-func (g *gate) wait() {
-	g.mu.Lock()
-	if g.n == 0 {
-		g.mu.Unlock()
-		return
-	}
-	ch := g.zero
-	g.mu.Unlock()
-	<-ch
+	return nil
 }
 
 func (l *Lister) run(ctx context.Context, dirID uint64, call *listCall) {
@@ -422,7 +422,7 @@ func (l *Lister) apply(ctx context.Context, listing cache.Listing, background bo
 func (l *Lister) refresh(ctx context.Context, dirID uint64, background bool, call *listCall) error {
 	dir, err := l.cfg.Store.Get(dirID)
 	if errors.Is(err, cache.ErrNotFound) {
-		l.Settle() // it may have been shown from a listing still being committed
+		_ = l.SettleAll(ctx) // it may have been shown from a listing still being committed
 		dir, err = l.cfg.Store.Get(dirID)
 	}
 	if err != nil {
@@ -557,8 +557,9 @@ type earlyListing struct {
 	call    *listCall
 	dirID   uint64
 	stream  *listingStream
-	shown   int  // children published
-	stopped bool // the rest waits for the commit
+	settled chan struct{} // closed when relist returns, committed or not
+	shown   int           // children published
+	stopped bool          // the rest waits for the commit
 }
 
 // offer is told of every decoded child (the last of children).
@@ -586,7 +587,10 @@ func (e *earlyListing) publish(children []cache.Item) {
 	if e.stream == nil {
 		e.stream = newListingStream()
 		e.stream.items = children
-		e.l.uncommitted.add() // readers may now ask the cache for items not yet in it
+		e.settled = make(chan struct{})
+		e.l.mu.Lock()
+		e.l.handedOut[e.dirID] = e.settled // readers may now ask the cache for items not in it yet
+		e.l.mu.Unlock()
 		e.call.stream = e.stream
 		close(e.call.early)
 		return
@@ -594,45 +598,53 @@ func (e *earlyListing) publish(children []cache.Item) {
 	e.stream.publish(children)
 }
 
-// decoded is told the whole listing was received and checked, before its commit.
+// decoded is told the whole listing was received and checked: the last children are
+// handed out, but the end of the folder waits for the commit (a commit that fails
+// must fail the readers too, not leave them with a folder that vanishes).
 func (e *earlyListing) decoded(children []cache.Item) {
-	if e.stopped || e.stream == nil {
-		return
+	if !e.stopped && e.stream != nil {
+		e.publish(children)
 	}
-	e.publish(children)
-	e.stream.end(nil)
 }
 
-// committed is told the listing is in the cache: a stopped hand-out goes on from there.
+// committed is told the listing is in the cache: the folder ends there, after the
+// rest of a stopped hand-out, read back from the cache.
 func (e *earlyListing) committed(children []cache.Item) {
-	if !e.stopped || e.stream == nil {
+	if e.stream == nil {
 		return
 	}
-	shown := make(map[string]bool, e.shown)
-	for _, c := range children[:e.shown] {
-		shown[c.Name] = true
-	}
-	stored, err := e.l.cfg.Store.Children(e.dirID)
-	if err != nil {
-		e.stream.end(fmt.Errorf("hydrate: read listing back: %w", err))
-		return
-	}
-	all := slices.Clip(children[:e.shown])
-	for _, c := range stored {
-		if !shown[c.Name] {
-			all = append(all, c)
+	if e.stopped {
+		shown := make(map[string]bool, e.shown)
+		for _, c := range children[:e.shown] {
+			shown[c.Name] = true
 		}
+		stored, err := e.l.cfg.Store.Children(e.dirID)
+		if err != nil {
+			e.stream.end(fmt.Errorf("hydrate: read listing back: %w", err))
+			return
+		}
+		all := slices.Clip(children[:e.shown])
+		for _, c := range stored {
+			if !shown[c.Name] {
+				all = append(all, c)
+			}
+		}
+		e.stream.publish(all)
 	}
-	e.stream.publish(all)
 	e.stream.end(nil)
 }
 
-// finish is told relist returned: waiters for the commit may go. A failure is passed
-// on to readers by run, once the failed call is no longer joined by new visits.
+// finish is told relist returned: readers that missed an item in the cache may read
+// again. A failure reaches the stream's readers from run, once the failed call is no
+// longer joined by new visits.
 func (e *earlyListing) finish() {
-	if e.stream != nil {
-		e.l.uncommitted.done()
+	if e.stream == nil {
+		return
 	}
+	e.l.mu.Lock()
+	delete(e.l.handedOut, e.dirID)
+	e.l.mu.Unlock()
+	close(e.settled)
 }
 
 var (

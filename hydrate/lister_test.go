@@ -217,6 +217,29 @@ func TestFolderGoneOnServer(t *testing.T) {
 	}
 }
 
+// On a server whose folders are relisted (generic dialect), the quota comes from the
+// root's listing, each time it is relisted.
+func TestQuotaComesFromTheRootListingOnGenericServers(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	f.lister.cfg.Dialect = davclient.DialectGeneric
+	if err := f.lister.Ensure(context.Background(), f.rootID); err != nil {
+		t.Fatal(err)
+	}
+	if q := f.lister.Quota(); !q.Known || q.Used != 3 {
+		t.Errorf("quota after the first listing %+v, want known with 3 bytes used", q)
+	}
+	if _, err := f.srv.WriteFile("more.txt", []byte("four"), time.Unix(1700000000, 0)); err != nil {
+		t.Fatal(err)
+	}
+	f.lister.Invalidate(f.rootID)
+	if err := f.lister.Ensure(context.Background(), f.rootID); err != nil {
+		t.Fatal(err)
+	}
+	if q := f.lister.Quota(); !q.Known || q.Used != 7 {
+		t.Errorf("quota after a relisting %+v, want known with 7 bytes used", q)
+	}
+}
+
 // The quota is learned from the root's Depth-0 check (listings do not ask for it).
 func TestQuotaComesFromTheRootCheck(t *testing.T) {
 	f := newFixture(t, time.Hour)
@@ -326,7 +349,7 @@ func TestChildrenOfAFirstListingMatchTheCommit(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := readChildren(t, &list)
-	f.lister.Settle()
+	f.lister.Settle(context.Background(), wide.ID)
 	stored, err := f.store.Children(wide.ID)
 	if err != nil {
 		t.Fatal(err)

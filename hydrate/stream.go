@@ -34,6 +34,15 @@ func (c *ChildList) At(ctx context.Context, i int) (*cache.Item, error) {
 	return nil, c.endErr
 }
 
+// Ready reports whether At(i) would answer without waiting.
+func (c *ChildList) Ready(i int) bool {
+	if i < len(c.items) || c.s == nil || c.ended {
+		return true
+	}
+	c.items, c.ended, c.endErr = c.s.now()
+	return i < len(c.items) || c.ended
+}
+
 // Seen returns child i if this reader has already received it, without waiting.
 func (c *ChildList) Seen(i int) (*cache.Item, bool) {
 	if i < 0 || i >= len(c.items) {
@@ -78,6 +87,13 @@ func (s *listingStream) end(err error) {
 	wake := s.changed
 	s.mu.Unlock()
 	close(wake)
+}
+
+// now returns what is published, without waiting.
+func (s *listingStream) now() ([]cache.Item, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.items, s.ended, s.err
 }
 
 // wait blocks until more than have items are published, the stream ends, or ctx ends.

@@ -2,6 +2,7 @@ package hydrate
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -56,7 +57,7 @@ func TestFirstListingIsHandedOutWhileItArrives(t *testing.T) {
 	if got := readChildren(t, &list); len(got) != 200 {
 		t.Fatalf("read %d children, want 200", len(got))
 	}
-	f.lister.Settle()
+	f.lister.Settle(context.Background(), dir.ID)
 	if stored, _ := f.store.Children(dir.ID); len(stored) != 200 {
 		t.Fatalf("%d children stored after Settle, want 200", len(stored))
 	}
@@ -88,7 +89,7 @@ func TestListingCutAfterChildrenWereShownFails(t *testing.T) {
 	if shown == 0 || shown >= 300 {
 		t.Fatalf("%d children shown before the error, want some but not all", shown)
 	}
-	f.lister.Settle()
+	f.lister.Settle(context.Background(), dir.ID)
 	if stored, _ := f.store.Children(dir.ID); len(stored) != 0 {
 		t.Fatalf("%d children of a failed listing were stored", len(stored))
 	}
@@ -152,5 +153,85 @@ func TestChildWithoutServerIDIsHandedOutAfterTheCommit(t *testing.T) {
 		if it.ID == 0 {
 			t.Fatalf("child %q handed out without an id", it.Name)
 		}
+	}
+}
+
+// A listing the cache refuses after it was shown (two children claiming one file id)
+// fails its readers at the end: the folder never passes for complete.
+func TestFirstListingRefusedByTheCacheFailsItsReaders(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	dir := f.wideFolder(t, "dups", 1)
+	base := "/remote.php/dav/files/u/dups/"
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0"?><d:multistatus xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns">`)
+	entry := func(href, rt string, id uint64) {
+		fmt.Fprintf(&b, `<d:response><d:href>%s</d:href><d:propstat><d:prop>%s<d:getetag>"e"</d:getetag>`+
+			`<d:getlastmodified>Fri, 14 Mar 2025 15:09:26 GMT</d:getlastmodified><d:getcontentlength>1</d:getcontentlength>`+
+			`<oc:fileid>%d</oc:fileid></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>`, href, rt, id)
+	}
+	entry(base, "<d:resourcetype><d:collection/></d:resourcetype>", dir.ID)
+	for i := range 100 {
+		id := uint64(800_000 + i)
+		if i == 99 {
+			id = 800_000 // the id of the first child again
+		}
+		entry(fmt.Sprintf("%sf%03d", base, i), "<d:resourcetype/>", id)
+	}
+	b.WriteString(`</d:multistatus>`)
+	t.Cleanup(f.srv.AddFault(davtest.Fault{Method: "PROPFIND", PathPrefix: base, Body: []byte(b.String())}))
+
+	list, err := f.lister.Children(context.Background(), dir.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; ; i++ {
+		it, err := list.At(context.Background(), i)
+		if err != nil {
+			if !errors.Is(err, cache.ErrBadListing) {
+				t.Errorf("after %d children: %v, want the cache's refusal", i, err)
+			}
+			return
+		}
+		if it == nil {
+			t.Fatalf("a listing the cache refused ended normally after %d children", i)
+		}
+	}
+}
+
+// Waiting for a folder's commit does not wait for another folder's listing, and an
+// interrupted wait returns at once.
+func TestSettleWaitsOnlyForItsFolder(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	if _, err := f.srv.WriteFile("other/x.txt", []byte("x"), time.Unix(1700000000, 0)); err != nil {
+		t.Fatal(err)
+	}
+	slow := f.wideFolder(t, "slow", 200)
+	other, err := f.store.Lookup(f.rootID, "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.srv.AddFault(davtest.Fault{Method: "PROPFIND", PathPrefix: "/remote.php/dav/files/u/slow",
+		BytesPerSecond: 100_000}))
+	list, err := f.lister.Children(context.Background(), slow.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it, err := list.At(context.Background(), 0); it == nil || err != nil {
+		t.Fatalf("first child: %v, %v", it, err)
+	}
+	// The slow listing is handed out and far from committed (about 1.5 s of XML).
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if err := f.lister.Settle(ctx, other.ID); err != nil {
+		t.Errorf("settling an unrelated folder: %v", err)
+	}
+	if err := f.lister.Settle(ctx, slow.ID); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("settling the slow folder before its commit: %v, want the deadline", err)
+	}
+	if err := f.lister.Settle(context.Background(), slow.ID); err != nil {
+		t.Fatal(err)
+	}
+	if stored, _ := f.store.Children(slow.ID); len(stored) != 200 {
+		t.Errorf("%d children stored once settled, want 200", len(stored))
 	}
 }

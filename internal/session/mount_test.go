@@ -615,3 +615,36 @@ func TestListingCutWhileShownFailsThenRecovers(t *testing.T) {
 		t.Fatalf("after the server recovered: %d names, %v; want %d", len(names), err, files)
 	}
 }
+
+// Items are looked up anew by every readdir of their folder; what ncvfs tells the kernel
+// about them afterwards must still reach the inode the kernel uses. Here: the blocks a
+// read made local, with a kernel attribute cache of an hour.
+func TestKernelHearsOfItemsLookedUpAgain(t *testing.T) {
+	srv := newServer(t)
+	seedSample(t, srv)
+	_, mp := mount(t, mountOpts{url: srv.URL(), user: "alice", password: "app-password-1",
+		kernelTTL: time.Hour})
+	music := filepath.Join(mp, "Música")
+	song := filepath.Join(music, "Canción nº 1 & más?.txt")
+	for range 3 {
+		if _, err := os.ReadDir(music); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(song, &st); err != nil || st.Blocks != 0 {
+		t.Fatalf("before reading: %d blocks, %v; want 0", st.Blocks, err)
+	}
+	if _, err := os.ReadFile(song); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error {
+		if err := syscall.Stat(song, &st); err != nil {
+			return err
+		}
+		if st.Blocks == 0 {
+			return errors.New("the kernel still shows 0 blocks")
+		}
+		return nil
+	})
+}
