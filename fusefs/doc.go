@@ -21,7 +21,9 @@
 // its items wait for its commit if they miss the cache. All of them honour interrupts
 // (the request context) and return EINTR, while the shared listing goes on for other
 // callers. If the server cannot be reached, a folder that was listed before is served
-// from the cache (and the failure logged); a folder never listed fails with EIO. Getattr and Statfs never touch the network.
+// from the cache (and the failure logged); a folder never listed fails with EIO. Getattr
+// and Statfs send no request (Getattr of an item shown from a listing still arriving
+// waits for that listing's commit).
 //
 // # Content
 //

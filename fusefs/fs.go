@@ -133,7 +133,7 @@ func (fsys *FS) inode(id uint64) *fs.Inode {
 	return fsys.nodes[id]
 }
 
-// Getattr – FUSE call; served from the cache, never the network.
+// Getattr – FUSE call; served from the cache, without a request to the server.
 func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut) syscall.Errno {
 	n.live()
 	it, err := n.fsys.getSettled(ctx, n)
