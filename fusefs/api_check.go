@@ -31,7 +31,6 @@ var (
 
 	_ = (fs.FileReader)((*fileHandle)(nil))
 	_ = (fs.FileReleaser)((*fileHandle)(nil))
-	_ = (fs.FilePassthroughFder)((*fileHandle)(nil))
 )
 
 var (

@@ -85,9 +85,12 @@ type dirHandle struct {
 	list   hydrate.ChildList
 	pos    int // entries handed out; 0 and 1 are "." and ".."
 	// batch is the request (READDIR or READDIRPLUS) being filled, and batchServed
-	// whether it has an entry yet.
+	// whether it has an entry yet. lastGave: the previous call returned an entry; if it
+	// was the last call of its request, the entry did not fit and go-fuse puts it first
+	// in the next request without asking us.
 	batch       context.Context
 	batchServed bool
+	lastGave    bool
 }
 
 // load takes the snapshot: the folder's listing, current within the TTL (and, for a
@@ -115,7 +118,7 @@ func (h *dirHandle) load(ctx context.Context) syscall.Errno {
 		h.parent = self.ID
 	}
 	h.list = list
-	h.pos = 0
+	h.pos, h.lastGave = 0, false
 	return 0
 }
 
@@ -125,8 +128,9 @@ func (h *dirHandle) load(ctx context.Context) syscall.Errno {
 // wait after some entries would otherwise fail the next, uninterrupted request).
 func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Errno) {
 	if ctx != h.batch {
-		h.batch, h.batchServed = ctx, false
+		h.batch, h.batchServed = ctx, h.lastGave
 	}
+	h.lastGave = false
 	i := h.pos
 	de := &fuse.DirEntry{Off: uint64(i + 1), Mode: syscall.S_IFDIR}
 	switch i {
@@ -151,7 +155,7 @@ func (h *dirHandle) Readdirent(ctx context.Context) (*fuse.DirEntry, syscall.Err
 		}
 	}
 	h.pos++
-	h.batchServed = true
+	h.batchServed, h.lastGave = true, true
 	return de, 0
 }
 
@@ -183,6 +187,6 @@ func (h *dirHandle) Seekdir(ctx context.Context, off uint64) syscall.Errno {
 	if off > uint64(h.list.Len()+2) {
 		return syscall.EINVAL
 	}
-	h.pos = int(off)
+	h.pos, h.lastGave = int(off), false
 	return 0
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ncvfs/ncvfs/cache"
 	"github.com/ncvfs/ncvfs/davclient"
+	"github.com/ncvfs/ncvfs/hydrate"
 )
 
 // toErrno is the one place where Go errors become what the kernel is told.
@@ -26,6 +27,8 @@ func toErrno(err error) syscall.Errno {
 		return syscall.EBUSY
 	case errors.Is(err, syscall.ENOSPC):
 		return syscall.ENOSPC // the local disk is full
+	case errors.Is(err, hydrate.ErrChangedWhileOpen), errors.Is(err, hydrate.ErrReplaced):
+		return syscall.ESTALE // what the handle or folder refers to is gone: reopen it
 	}
 	return syscall.EIO
 }

@@ -305,9 +305,10 @@ func (fsys *FS) OnLocalBytesChange(id uint64) {
 	}
 }
 
-// OnVersionChange drops the kernel's cached pages and attributes of a file.
+// OnVersionChange drops the kernel's cached pages and attributes of a file. It returns
+// at once: dropping pages waits for reads in flight on them, which may be waiting for us.
 func (fsys *FS) OnVersionChange(id uint64) {
 	if in := fsys.inode(id); in != nil {
-		in.NotifyContent(0, 0)
+		go in.NotifyContent(0, 0)
 	}
 }

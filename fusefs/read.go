@@ -58,13 +58,6 @@ func (fh *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Re
 	return fuse.ReadResultFd(loc.File.Fd(), off, loc.Len), 0
 }
 
-// PassthroughFd – called by go-fuse at open: a complete, verified file is handed to the
-// kernel, which then reads it at local-disk speed without asking us. Its backing file
-// keeps this version's bytes even if a newer version replaces them later.
-func (fh *fileHandle) PassthroughFd() (int, bool) {
-	return fh.h.PassthroughFd()
-}
-
 // Release – FUSE call; the last release of a file stops its downloads.
 func (fh *fileHandle) Release(ctx context.Context) syscall.Errno {
 	fh.h.Close()

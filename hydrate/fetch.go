@@ -66,6 +66,11 @@ const (
 	recordEvery = 10 * time.Second
 	// transferAttempts bounds the resumptions of one transfer whose connection broke.
 	transferAttempts = 4
+	// DefaultStallTimeout: a download that receives nothing for this long is dropped and
+	// resumed where it stopped. A link that died without a reset (a laptop that slept, a
+	// NAT that forgot the connection) otherwise keeps its readers waiting until TCP gives
+	// up, minutes later.
+	DefaultStallTimeout = 30 * time.Second
 )
 
 // ErrChangedWhileOpen: the file changed on the server after this handle had read from it;
@@ -88,6 +93,11 @@ type FetcherConfig struct {
 	// OnStored is told after bytes of id were recorded (the budget may need enforcing,
 	// and the kernel's cached block count is stale).
 	OnStored func(id uint64)
+	// OnNoSpace is told when the cache's disk is full (a write failed with ENOSPC):
+	// evicting other files' content may make room for the next attempt.
+	OnNoSpace func()
+	// StallTimeout: see DefaultStallTimeout (the default when zero).
+	StallTimeout time.Duration
 }
 
 // Fetcher hydrates file content on demand: one shared set of transfers per file, each
@@ -120,6 +130,9 @@ type recordReq struct {
 }
 
 var errFetcherClosed = errors.New("hydrate: the fetcher is closed")
+
+// errNotDurable: the flush of content files failed; what was written may be lost.
+var errNotDurable = errors.New("hydrate: cannot make downloaded content durable")
 
 // Close stops every transfer and waits for the background work, recording what arrived.
 // The store must stay open until it returns.
@@ -158,12 +171,12 @@ func (f *Fetcher) record(rec cache.RangeRecord, file *os.File) (cache.Content, e
 func syncFiles(batch []*recordReq) error {
 	if len(batch) == 1 {
 		if err := unix.Fdatasync(int(batch[0].file.Fd())); err != nil {
-			return fmt.Errorf("hydrate: make content durable: %w", err)
+			return fmt.Errorf("%w: %w", errNotDurable, err)
 		}
 		return nil
 	}
 	if err := unix.Syncfs(int(batch[0].file.Fd())); err != nil {
-		return fmt.Errorf("hydrate: make content durable: %w", err)
+		return fmt.Errorf("%w: %w", errNotDurable, err)
 	}
 	return nil
 }
@@ -217,6 +230,9 @@ func NewFetcher(cfg FetcherConfig) *Fetcher {
 	if cfg.MaxTransfers <= 0 {
 		cfg.MaxTransfers = 8
 	}
+	if cfg.StallTimeout <= 0 {
+		cfg.StallTimeout = DefaultStallTimeout
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
@@ -231,6 +247,11 @@ func NewFetcher(cfg FetcherConfig) *Fetcher {
 // fileState is everything known about one open file's content.
 type fileState struct {
 	id uint64
+	// dropMu keeps a version's bytes from being dropped (reset) while they are being
+	// made durable and recorded (persist holds it shared from its snapshot to its
+	// commit): a record landing after the drop would claim bytes the file no longer has.
+	// Order: dropMu, then createMu, then mu.
+	dropMu sync.RWMutex
 	// createMu serialises creating the content file (created on the first bytes, not at
 	// open) and replacing it with an empty one for a new version.
 	createMu sync.Mutex
@@ -254,6 +275,7 @@ type fileState struct {
 	verified   bool
 	verifying  bool
 	persisting bool       // a persistAsync is running
+	releasing  int        // last closes whose recording of what arrived is under way
 	retired    []*os.File // content files of replaced versions, closed on release
 	touched    time.Time  // last LRU touch
 	// noIfMatch: the server refused If-Match for a version that had not changed (Apache
@@ -290,11 +312,11 @@ func (st *fileState) broadcast() {
 // Open returns a handle for reading id's content, loading what is already local.
 func (f *Fetcher) Open(id uint64) (*Handle, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	st := f.files[id]
 	if st == nil {
 		var err error
 		if st, err = f.load(id); err != nil {
+			f.mu.Unlock()
 			return nil, err
 		}
 		f.files[id] = st
@@ -309,6 +331,7 @@ func (f *Fetcher) Open(id uint64) (*Handle, error) {
 		st.touched = now
 	}
 	st.mu.Unlock()
+	f.mu.Unlock()
 	if touch {
 		if err := f.cfg.Store.TouchContent(id, now); err != nil {
 			f.log.Debug("touch content", "op", "open", "fileid", id, "err", err)
@@ -390,7 +413,7 @@ func (f *Fetcher) Evict(id uint64) error {
 	defer f.mu.Unlock()
 	if st := f.files[id]; st != nil {
 		st.mu.Lock()
-		busy := st.opens > 0 || len(st.xfers) > 0 || st.verifying
+		busy := st.opens > 0 || len(st.xfers) > 0 || st.verifying || st.persisting || st.releasing > 0
 		st.mu.Unlock()
 		if busy {
 			return errBusy
@@ -671,41 +694,92 @@ func (f *Fetcher) transfer(ctx context.Context, st *fileState, x *transfer, gen 
 		if pos >= x.end {
 			return nil
 		}
-		resp, err := f.cfg.Client.Get(ctx, path, davclient.GetOptions{Offset: pos, Length: x.end - pos, IfMatch: ifMatch})
-		if err != nil {
-			if errors.Is(err, davclient.ErrPrecondition) || ctx.Err() != nil || !errors.Is(err, davclient.ErrTransient) {
-				return err
-			}
-			lastErr = err
-			continue
-		}
-		if resp.ETag != "" && strings.TrimPrefix(resp.ETag, "W/") != strings.TrimPrefix(etag, "W/") {
-			resp.Body.Close()
-			return errVersionMoved // a server that ignores If-Match: compare ourselves
-		}
-		if fileReady != nil {
-			err := <-fileReady
-			fileReady = nil
-			if err != nil {
-				resp.Body.Close()
-				return err
-			}
-		}
-		err = f.copyBody(st, x, gen, resp.Body, buf, &lastRecord)
-		resp.Body.Close()
-		if err == nil || errors.Is(err, errFarAhead) {
+		err := f.attempt(ctx, st, x, gen, etag, path, ifMatch, pos, buf, &fileReady, &lastRecord)
+		if err == nil || errors.Is(err, errFarAhead) || errors.Is(err, errVersionMoved) ||
+			errors.Is(err, davclient.ErrPrecondition) || ctx.Err() != nil {
 			return err
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
 		}
 		var werr *writeError
 		if errors.As(err, &werr) {
+			f.noteWriteError(err)
 			return err // the local disk failed: retrying will not help
+		}
+		if !errors.Is(err, davclient.ErrTransient) {
+			return err
 		}
 		lastErr = err
 	}
 	return fmt.Errorf("hydrate: download of %q gave up after %d attempts: %w", path, transferAttempts, lastErr)
+}
+
+// errStalled: nothing arrived for StallTimeout; the attempt is dropped and resumed.
+var errStalled = fmt.Errorf("hydrate: the download stalled (nothing received for a while): %w", davclient.ErrTransient)
+
+// attempt is one GET of [pos, x.end), copied into the file as it arrives. A watchdog
+// drops it when nothing arrives for StallTimeout.
+func (f *Fetcher) attempt(ctx context.Context, st *fileState, x *transfer, gen uint64, etag, path, ifMatch string,
+	pos int64, buf []byte, fileReady *chan error, lastRecord *time.Time) error {
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	watchdog := time.AfterFunc(f.cfg.StallTimeout, cancel)
+	defer watchdog.Stop()
+	stalled := func(err error) error {
+		if ctx.Err() == nil && actx.Err() != nil {
+			return errStalled
+		}
+		return err
+	}
+	resp, err := f.cfg.Client.Get(actx, path, davclient.GetOptions{Offset: pos, Length: x.end - pos, IfMatch: ifMatch})
+	if err != nil {
+		return stalled(err)
+	}
+	defer resp.Body.Close()
+	if resp.ETag != "" && strings.TrimPrefix(resp.ETag, "W/") != strings.TrimPrefix(etag, "W/") {
+		return errVersionMoved // a server that ignores If-Match: compare ourselves
+	}
+	if *fileReady != nil {
+		err := <-*fileReady
+		*fileReady = nil
+		if err != nil {
+			f.noteWriteError(err)
+			return err
+		}
+	}
+	body := &watchedReader{r: resp.Body, watchdog: watchdog, timeout: f.cfg.StallTimeout}
+	err = f.copyBody(st, x, gen, body, buf, lastRecord)
+	var werr *writeError
+	switch {
+	case err == nil, errors.Is(err, errFarAhead), errors.Is(err, errVersionMoved), errors.As(err, &werr):
+		return err
+	case ctx.Err() == nil && actx.Err() != nil:
+		return errStalled
+	case !errors.Is(err, davclient.ErrTransient):
+		// The connection broke (reset, timeout): resumable where it stopped.
+		return fmt.Errorf("hydrate: download broke off: %w: %w", davclient.ErrTransient, err)
+	}
+	return err
+}
+
+// watchedReader pushes a watchdog back on every byte received.
+type watchedReader struct {
+	r        io.Reader
+	watchdog *time.Timer
+	timeout  time.Duration
+}
+
+func (w *watchedReader) Read(p []byte) (int, error) {
+	n, err := w.r.Read(p)
+	if n > 0 {
+		w.watchdog.Reset(w.timeout)
+	}
+	return n, err
+}
+
+// noteWriteError passes a full disk on to OnNoSpace.
+func (f *Fetcher) noteWriteError(err error) {
+	if errors.Is(err, syscall.ENOSPC) && f.cfg.OnNoSpace != nil {
+		f.cfg.OnNoSpace()
+	}
 }
 
 // writeError marks a failure of the local content file (a full disk, say).
@@ -800,6 +874,7 @@ func (f *Fetcher) persistAsync(st *fileState) {
 // persist makes the bytes that arrived durable and records them; a complete file is
 // then verified in the background.
 func (f *Fetcher) persist(st *fileState) {
+	st.dropMu.RLock() // the bytes snapshotted here stay until their record is committed
 	st.mu.Lock()
 	rs, etag, size, gen, fh, mem := st.unrecorded, st.etag, st.size, st.gen, st.f, st.mem
 	st.unrecorded = nil
@@ -815,9 +890,11 @@ func (f *Fetcher) persist(st *fileState) {
 		if mem != nil {
 			var err error
 			if fh, err = f.writeMem(st, gen, mem, rs); err != nil {
+				st.dropMu.RUnlock()
 				if !errors.Is(err, errVersionMoved) {
 					f.log.Warn("cannot store downloaded content (it stays readable while open)",
 						"op", "store", "fileid", st.id, "err", err)
+					f.noteWriteError(err)
 				}
 				f.undoVerifying(st, complete && !completeNow)
 				return
@@ -825,6 +902,8 @@ func (f *Fetcher) persist(st *fileState) {
 		}
 		_, err := f.record(cache.RangeRecord{ID: st.id, ETag: etag, Size: size, Ranges: rs, Complete: completeNow}, fh)
 		if err != nil {
+			f.unrecord(st, gen, rs, err)
+			st.dropMu.RUnlock()
 			if !errors.Is(err, cache.ErrStale) {
 				f.log.Warn("cannot record downloaded ranges", "op", "record", "fileid", st.id, "err", err)
 			}
@@ -838,9 +917,10 @@ func (f *Fetcher) persist(st *fileState) {
 			}
 			st.mu.Unlock()
 		}
-		if f.cfg.OnStored != nil {
-			f.cfg.OnStored(st.id)
-		}
+	}
+	st.dropMu.RUnlock()
+	if len(rs) > 0 && f.cfg.OnStored != nil {
+		f.cfg.OnStored(st.id)
 	}
 	if complete && !completeNow {
 		if fh == nil { // nothing was ever written: nothing to check
@@ -849,6 +929,28 @@ func (f *Fetcher) persist(st *fileState) {
 		}
 		f.background.Add(1)
 		go f.verify(st, gen, etag, fh, size)
+	}
+}
+
+// unrecord handles ranges of version gen that could not be recorded: bytes whose flush
+// failed may be lost, so they are fetched again when read; ranges refused for another
+// reason (a file marked complete before the rest of it was recorded) wait for the next
+// record. Nothing is kept for a version that moved on or an item that is gone.
+func (f *Fetcher) unrecord(st *fileState, gen uint64, rs rangeSet, err error) {
+	if errors.Is(err, cache.ErrStale) || errors.Is(err, cache.ErrNotFound) || errors.Is(err, errFetcherClosed) {
+		return
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.gen != gen {
+		return
+	}
+	for _, r := range rs {
+		if errors.Is(err, errNotDurable) {
+			st.have.remove(r.Off, r.End)
+		} else {
+			st.unrecorded.add(r.Off, r.End)
+		}
 	}
 }
 
@@ -924,15 +1026,26 @@ func (f *Fetcher) versionChanged(st *fileState, gen uint64) {
 		var e davclient.Entry
 		if e, err = f.cfg.Client.Stat(ctx, path); err == nil {
 			st.mu.Lock()
-			unchanged := st.gen == gen && e.ETag == st.etag && e.Size == st.size && !st.noIfMatch
-			if unchanged {
+			unchanged := st.gen == gen && e.ETag == st.etag && e.Size == st.size
+			first := unchanged && !st.noIfMatch
+			if first {
 				st.noIfMatch = true
 				st.broadcast() // waiters retry, without If-Match
+			} else if unchanged {
+				// Even compared by hand, the download's ETag is not the listing's for an
+				// unchanged file: versions cannot be told apart. Fail the readers rather
+				// than drop and fetch again forever.
+				st.failures++
+				st.lastErr = fmt.Errorf("hydrate: the server answers downloads of this file with another ETag than its listing (%s); cannot tell its versions apart: %w",
+					e.ETag, davclient.ErrBadResponse)
+				st.broadcast()
 			}
 			st.mu.Unlock()
-			if unchanged {
+			if first {
 				f.log.Info("the server refuses If-Match for an unchanged file; comparing ETags instead",
 					"op", "get", "fileid", st.id, "etag", e.ETag)
+			}
+			if unchanged {
 				return
 			}
 			_, err = f.cfg.Store.UpdateRemote(itemFromEntry(e, st.id))
@@ -953,9 +1066,13 @@ func (f *Fetcher) Invalidate(id uint64) {
 	if st == nil {
 		return
 	}
+	it, err := f.cfg.Store.Get(id)
 	st.mu.Lock()
-	gen := st.gen
+	gen, current := st.gen, err == nil && it.ETag == st.etag && max(it.Size, 0) == st.size
 	st.mu.Unlock()
+	if current {
+		return // opened after the listing's commit: already the new version
+	}
 	f.reset(st, gen, nil)
 }
 
@@ -963,11 +1080,13 @@ func (f *Fetcher) Invalidate(id uint64) {
 // now. Transfers of the old version are cancelled; their bytes are never used.
 func (f *Fetcher) reset(st *fileState, gen uint64, cause error) {
 	it, err := f.cfg.Store.Get(st.id)
+	st.dropMu.Lock()   // no record of the old version is under way, or starts, from here on
 	st.createMu.Lock() // no content file is created for the old version from here on
-	defer st.createMu.Unlock()
 	st.mu.Lock()
 	if st.gen != gen {
 		st.mu.Unlock()
+		st.createMu.Unlock()
+		st.dropMu.Unlock()
 		return // someone else already did
 	}
 	st.gen++
@@ -986,20 +1105,23 @@ func (f *Fetcher) reset(st *fileState, gen uint64, cause error) {
 		st.failures++
 		st.lastErr = cause
 	}
-	st.mu.Unlock()
-	if derr := f.cfg.Store.DropContent(st.id); derr != nil && !errors.Is(derr, cache.ErrNotFound) {
-		f.log.Warn("cannot drop stale content", "op", "drop", "fileid", st.id, "err", derr)
-	}
-	// The drop removed the file; the new version's is created when its bytes arrive.
-	// The old one stays open until the file is released: a read located in it may
-	// still be on its way to the kernel.
-	st.mu.Lock()
+	// The old version's file and memory go at once, so that nothing started for the new
+	// version writes into them. The file stays open until the file is released: a read
+	// located in it may still be on its way to the kernel. The new version's file is
+	// created when its bytes arrive, after the drop (createMu).
 	if st.f != nil {
 		st.retired = append(st.retired, st.f)
 	}
 	st.f, st.mem = nil, nil
 	st.broadcast()
 	st.mu.Unlock()
+	if derr := f.cfg.Store.DropContent(st.id); derr != nil && !errors.Is(derr, cache.ErrNotFound) {
+		f.log.Warn("cannot drop stale content", "op", "drop", "fileid", st.id, "err", derr)
+	}
+	st.createMu.Unlock()
+	st.dropMu.Unlock()
+	// With no lock held: the kernel's invalidation may wait for a read that waits for a
+	// new content file (createMu).
 	if f.cfg.OnVersionChange != nil {
 		f.cfg.OnVersionChange(st.id)
 	}
@@ -1021,6 +1143,7 @@ func (h *Handle) Close() error {
 		for _, x := range st.xfers {
 			x.cancel()
 		}
+		st.releasing++ // until recorded and released: no eviction meanwhile
 	}
 	st.mu.Unlock()
 	f.mu.Unlock()
@@ -1032,6 +1155,9 @@ func (h *Handle) Close() error {
 		defer f.background.Done()
 		st.wg.Wait()
 		f.persist(st)
+		st.mu.Lock()
+		st.releasing--
+		st.mu.Unlock()
 		f.releaseIfIdle(st)
 	}()
 	return nil
@@ -1044,19 +1170,9 @@ func (f *Fetcher) releaseIfIdle(st *fileState) {
 	defer f.mu.Unlock()
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if st.opens == 0 && len(st.xfers) == 0 && !st.verifying && f.files[st.id] == st {
+	if st.opens == 0 && len(st.xfers) == 0 && !st.verifying && !st.persisting && st.releasing == 0 &&
+		f.files[st.id] == st {
 		delete(f.files, st.id)
 		st.closeFiles()
 	}
-}
-
-// PassthroughFd returns the content file's descriptor when every byte is local and
-// verified, so the kernel can serve reads itself.
-func (h *Handle) PassthroughFd() (int, bool) {
-	h.st.mu.Lock()
-	defer h.st.mu.Unlock()
-	if !h.st.verified || h.st.f == nil {
-		return 0, false
-	}
-	return int(h.st.f.Fd()), true
 }

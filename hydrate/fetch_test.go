@@ -355,7 +355,11 @@ func TestFullDiskFailsTheReadAndKeepsTheCacheConsistent(t *testing.T) {
 	if err := cf.copyItems(store); err != nil {
 		t.Fatal(err)
 	}
-	fetcher := NewFetcher(FetcherConfig{Store: store, Client: cf.lister.cfg.Client})
+	var noSpace sync.WaitGroup
+	noSpace.Add(1)
+	var once sync.Once
+	fetcher := NewFetcher(FetcherConfig{Store: store, Client: cf.lister.cfg.Client,
+		OnNoSpace: func() { once.Do(noSpace.Done) }})
 	t.Cleanup(fetcher.Close)
 
 	h, err := fetcher.Open(id)
@@ -371,6 +375,7 @@ func TestFullDiskFailsTheReadAndKeepsTheCacheConsistent(t *testing.T) {
 	if !errors.Is(readErr, syscall.ENOSPC) {
 		t.Fatalf("reading onto a full disk: %v, want ENOSPC", readErr)
 	}
+	noSpace.Wait() // the budget was asked to make room (else this test times out)
 	waitIdle(t, fetcher, id)
 	rec, ok, err := store.Content(id)
 	if err != nil {
@@ -589,5 +594,112 @@ func TestBurstOfSmallFilesIsRecorded(t *testing.T) {
 	}
 	if bytes, files, err := cf.store.ContentUsage(); err != nil || files != n {
 		t.Errorf("content usage: %d files (%d bytes), %v; want %d files", files, bytes, err, n)
+	}
+}
+
+// A connection that goes silent (no reset, no more bytes) is dropped after the stall
+// timeout and the download resumes where it stopped: the reader gets every byte.
+func TestStalledDownloadIsResumed(t *testing.T) {
+	f := newFixture(t, time.Hour)
+	cf := &contentFixture{fixture: f}
+	cf.fetcher = NewFetcher(FetcherConfig{Store: f.store, Client: f.lister.cfg.Client,
+		StallTimeout: 300 * time.Millisecond})
+	t.Cleanup(cf.fetcher.Close)
+	const size = 128 << 10 // one read, one GET, unless it stalls
+	id := cf.file(t, "stall.bin", size, 31)
+	t.Cleanup(cf.srv.AddFault(davtest.Fault{Method: "GET", Nth: 1, StallAfter: 32 << 10}))
+	cf.srv.ResetCounts()
+	h, err := cf.fetcher.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	got := make([]byte, size)
+	if _, err := h.ReadAt(ctx, got, 0); err != nil {
+		t.Fatalf("read over a stalled connection: %v", err)
+	}
+	if !bytes.Equal(got, davtest.SyntheticBytes(31, 0, size)) {
+		t.Fatal("bytes after a stalled connection differ from the server's")
+	}
+	if n := cf.srv.Counts().Requests["GET"]; n != 2 {
+		t.Errorf("%d GET, want the stalled one and its resumption", n)
+	}
+}
+
+// A listing that finds a file unchanged (or the same change twice) must not take the
+// bytes from under a handle already reading the version the cache holds.
+func TestInvalidateOfTheCurrentVersionKeepsReaders(t *testing.T) {
+	cf := newContentFixture(t)
+	id := cf.file(t, "same.bin", 300<<10, 41)
+	h, err := cf.fetcher.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	buf := make([]byte, 4096)
+	if _, err := h.ReadAt(context.Background(), buf, 0); err != nil {
+		t.Fatal(err)
+	}
+	cf.fetcher.Invalidate(id)
+	if _, err := h.ReadAt(context.Background(), buf, 200<<10); err != nil {
+		t.Fatalf("read after invalidating the current version: %v", err)
+	}
+	if !bytes.Equal(buf, davtest.SyntheticBytes(41, 200<<10, len(buf))) {
+		t.Fatal("wrong bytes")
+	}
+}
+
+// A closed file is not evicted while what it downloaded is still being recorded (its
+// transfers stop at the close and record what came): a record landing after the
+// eviction would claim bytes that are gone.
+func TestEvictionWaitsForTheLastRecord(t *testing.T) {
+	cf := newContentFixture(t)
+	for round := range 5 {
+		id := cf.file(t, fmt.Sprintf("ev%02d.bin", round), 8<<20, uint64(50+round))
+		h, err := cf.fetcher.Open(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 128<<10)
+		for off := int64(0); off < 1<<20; off += int64(len(buf)) { // a stream is under way
+			if _, err := h.ReadAt(context.Background(), buf, off); err != nil {
+				t.Fatal(err)
+			}
+		}
+		st := h.st
+		h.Close()
+		// The moment the stopped transfer has left, its bytes are still being recorded.
+		for {
+			st.mu.Lock()
+			n := len(st.xfers)
+			st.mu.Unlock()
+			if n == 0 {
+				break
+			}
+			time.Sleep(50 * time.Microsecond)
+		}
+		if err := cf.fetcher.Evict(id); !errors.Is(err, errBusy) {
+			t.Fatalf("round %d: eviction right after the close: %v, want it refused while recording", round, err)
+		}
+		for {
+			err := cf.fetcher.Evict(id)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, errBusy) {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		waitIdle(t, cf.fetcher, id)
+		time.Sleep(30 * time.Millisecond) // longer than the recorder lingers
+		if rec, ok, err := cf.store.Content(id); err != nil || ok {
+			t.Fatalf("round %d: after eviction the cache holds a record %+v (%v)", round, rec, err)
+		}
+		if _, err := os.Stat(cf.store.ContentPath(id)); !os.IsNotExist(err) {
+			t.Fatalf("round %d: after eviction the content file is there: %v", round, err)
+		}
 	}
 }

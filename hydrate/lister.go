@@ -514,7 +514,7 @@ func (l *Lister) relist(ctx context.Context, dirID uint64, background bool, call
 		if dir, gerr := l.cfg.Store.Get(dirID); gerr == nil {
 			l.Invalidate(dir.Parent)
 		}
-		return fmt.Errorf("hydrate: list %q: %w", path, errReplaced)
+		return fmt.Errorf("hydrate: list %q: %w", path, ErrReplaced)
 	}
 	if dirID == l.cfg.RootID {
 		l.noteQuota(self)
@@ -649,7 +649,9 @@ func (e *earlyListing) finish() {
 
 var (
 	errNotAFolder = errors.New("the server says this is not a folder")
-	errReplaced   = errors.New("the folder was replaced on the server")
+	// ErrReplaced: the folder's path now names another folder on the server (deleted
+	// and created again); the one the kernel holds is gone.
+	ErrReplaced = errors.New("the folder was replaced on the server")
 )
 
 // markValid records that dirID's listing was current at t (the time the request left,

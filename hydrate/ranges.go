@@ -26,6 +26,27 @@ func (s *rangeSet) add(off, end int64) {
 	*s = append(merged, rs[j:]...)
 }
 
+// remove takes [off, end) out of the set.
+func (s *rangeSet) remove(off, end int64) {
+	if off >= end {
+		return
+	}
+	var out rangeSet
+	for _, r := range *s {
+		if r.End <= off || r.Off >= end {
+			out = append(out, r)
+			continue
+		}
+		if r.Off < off {
+			out = append(out, cache.Range{Off: r.Off, End: off})
+		}
+		if r.End > end {
+			out = append(out, cache.Range{Off: end, End: r.End})
+		}
+	}
+	*s = out
+}
+
 // has reports whether [off, end) is wholly present.
 func (s rangeSet) has(off, end int64) bool {
 	if off >= end {

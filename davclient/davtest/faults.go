@@ -28,6 +28,10 @@ type Fault struct {
 	// CutAfter > 0 serves normally but aborts the connection after that many response
 	// body bytes. 0 and negative values mean off.
 	CutAfter int64
+	// StallAfter > 0 serves normally but, after that many response body bytes, sends
+	// nothing more and holds the connection open until the client gives up: a link
+	// that died without a reset (a laptop sleeping, a NAT forgetting the connection).
+	StallAfter int64
 	// Abort drops the connection without any answer.
 	Abort bool
 	// Delay sleeps before serving; a request cancelled meanwhile gets no answer.
@@ -66,10 +70,11 @@ func (s *Server) AddFault(f Fault) (remove func()) {
 
 // faultAction is what the faults matching one request add up to.
 type faultAction struct {
-	delay    time.Duration
-	answer   *Fault // first fault that answers instead of serving
-	cutAfter int64
-	bps      int64
+	delay      time.Duration
+	answer     *Fault // first fault that answers instead of serving
+	cutAfter   int64
+	stallAfter int64
+	bps        int64
 }
 
 func (fs *faultSet) match(r *http.Request) (act faultAction, any bool) {
@@ -95,6 +100,9 @@ func (fs *faultSet) match(r *http.Request) (act faultAction, any bool) {
 		}
 		if f.CutAfter > 0 && (act.cutAfter == 0 || f.CutAfter < act.cutAfter) {
 			act.cutAfter = f.CutAfter
+		}
+		if f.StallAfter > 0 && (act.stallAfter == 0 || f.StallAfter < act.stallAfter) {
+			act.stallAfter = f.StallAfter
 		}
 		if f.BytesPerSecond > 0 && (act.bps == 0 || f.BytesPerSecond < act.bps) {
 			act.bps = f.BytesPerSecond
@@ -142,6 +150,9 @@ func (s *Server) applyFaults(w http.ResponseWriter, r *http.Request) (http.Respo
 	if act.cutAfter > 0 {
 		w = &cutWriter{ResponseWriter: w, left: act.cutAfter}
 	}
+	if act.stallAfter > 0 {
+		w = &stallWriter{ResponseWriter: w, ctx: r.Context(), left: act.stallAfter}
+	}
 	if act.bps > 0 {
 		w = &throttleWriter{ResponseWriter: w, ctx: r.Context(), bps: act.bps, start: time.Now()}
 	}
@@ -172,6 +183,27 @@ func (w *cutWriter) Write(p []byte) (int, error) {
 }
 
 func (w *cutWriter) Flush() { flush(w.ResponseWriter) }
+
+// stallWriter passes left bytes, then blocks until the client goes away.
+type stallWriter struct {
+	http.ResponseWriter
+	ctx  context.Context
+	left int64
+}
+
+func (w *stallWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) < w.left {
+		w.left -= int64(len(p))
+		return w.ResponseWriter.Write(p)
+	}
+	_, _ = w.ResponseWriter.Write(p[:w.left])
+	w.left = 0
+	flush(w.ResponseWriter)
+	<-w.ctx.Done()
+	panic(http.ErrAbortHandler)
+}
+
+func (w *stallWriter) Flush() { flush(w.ResponseWriter) }
 
 // throttleWriter paces the body to bps bytes per second, flushing as it goes so the
 // client really sees a slow trickle.

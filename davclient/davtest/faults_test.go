@@ -161,3 +161,37 @@ func TestCounts(t *testing.T) {
 		t.Errorf("after reset %+v", c)
 	}
 }
+
+func TestFaultStallAfter(t *testing.T) {
+	s := newTestServer(t, Options{})
+	if _, err := s.WriteSynthetic("big.bin", 100_000, 1, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	defer s.AddFault(Fault{Method: "GET", StallAfter: 1000})()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := req(t, s, http.MethodGet, "/remote.php/dav/files/admin/big.bin", "").WithContext(ctx)
+	resp, err := http.DefaultClient.Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got := make([]byte, 1000)
+	if _, err := io.ReadFull(resp.Body, got); err != nil || string(got) != string(SyntheticBytes(1, 0, 1000)) {
+		t.Fatalf("the bytes before the stall: %v", err)
+	}
+	more := make(chan error, 1)
+	go func() {
+		_, err := resp.Body.Read(make([]byte, 1))
+		more <- err
+	}()
+	select {
+	case err := <-more:
+		t.Fatalf("a byte (or an end: %v) came after the stall", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	cancel() // the client giving up ends it
+	if err := <-more; err == nil {
+		t.Error("the stalled body ended without an error")
+	}
+}

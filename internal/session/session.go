@@ -127,8 +127,10 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 			budget.Enforce()
 			fsys.OnLocalBytesChange(id)
 		},
+		OnNoSpace: budget.Enforce,
 	})
 	budget.Fetcher = fetcher
+	budget.Enforce() // limits lowered since the last mount, or a disk filled meanwhile
 	fsys = fusefs.New(fusefs.Config{
 		Store: store, Lister: lister, Fetcher: fetcher, RootID: rootID,
 		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()),
