@@ -648,3 +648,45 @@ func TestKernelHearsOfItemsLookedUpAgain(t *testing.T) {
 		return nil
 	})
 }
+
+// A file stays readable by a second program while a first one has it open, after it was
+// read whole (the kernel refuses to mix a passthrough open with a cached one, so ncvfs
+// must not offer one).
+func TestSecondOpenWhileTheFirstIsOpen(t *testing.T) {
+	srv := newServer(t)
+	const size = 3 << 20
+	if _, err := srv.WriteSynthetic("doc/video.bin", size, 77, sampleTime); err != nil {
+		t.Fatal(err)
+	}
+	_, mp := mountDavtest(t, srv, "")
+	name := filepath.Join(mp, "doc/video.bin")
+	first, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	if got, err := io.ReadAll(first); err != nil || len(got) != size {
+		t.Fatalf("first reader: %d bytes, %v", len(got), err)
+	}
+	// Once recorded and verified, the file is complete and local.
+	eventually(t, 10*time.Second, func() error {
+		var st syscall.Stat_t
+		if err := syscall.Stat(name, &st); err != nil {
+			return err
+		}
+		if st.Blocks*512 < size {
+			return fmt.Errorf("%d bytes local", st.Blocks*512)
+		}
+		return nil
+	})
+	time.Sleep(100 * time.Millisecond) // the verification after the record
+	for i := range 3 {
+		got, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatalf("second reader %d while the first has the file open: %v", i, err)
+		}
+		if !bytes.Equal(got, davtest.SyntheticBytes(77, 0, size)) {
+			t.Fatalf("second reader %d: wrong bytes", i)
+		}
+	}
+}
