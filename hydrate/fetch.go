@@ -1,8 +1,11 @@
 package hydrate
 
-// Lock order: Fetcher.mu before fileState.mu. Neither is held across a network call or a
-// bbolt transaction, except that Fetcher.mu is held while a file's state is first loaded
-// (one bbolt read and an open(2), no network).
+// Lock order: Fetcher.mu, then fileState.dropMu, createMu, mu. Fetcher.mu and
+// fileState.mu are never held across a network call or a bbolt transaction, except that
+// Fetcher.mu is held while a file's state is first loaded (a bbolt read, an open(2), and
+// the drop of a stale record). dropMu is held across the record of a file's bytes
+// (shared) and the drop of a version (exclusive); createMu across creating a content
+// file. No lock is held while the kernel is told anything.
 
 import (
 	"context"
