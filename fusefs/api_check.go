@@ -31,6 +31,7 @@ var (
 
 	_ = (fs.FileReader)((*fileHandle)(nil))
 	_ = (fs.FileReleaser)((*fileHandle)(nil))
+	_ = (fs.FilePassthroughFder)((*fileHandle)(nil))
 )
 
 var (

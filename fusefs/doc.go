@@ -33,12 +33,12 @@
 // Bytes in the content file are spliced to the kernel (READs of up to 1 MiB); a small
 // file's bytes come from memory until its content file is written.
 // Pages the kernel cached stay cached across opens (FOPEN_KEEP_CACHE) until the server's
-// version changes (NotifyContent).
-//
-// No passthrough backing files: go-fuse keeps one backing file per inode for as long as
-// any open uses it (a new open would read an old version's bytes after a change), and
-// the kernel refuses a passthrough open next to a cached one (a second open of a file
-// being read would fail). Re-reads are served by the kernel's page cache.
+// version changes (NotifyContent). A complete, verified file that nobody else has open is
+// handed to the kernel as a passthrough backing file, so re-reads never reach us; never
+// next to a cached open (the kernel refuses to mix them). go-fuse then gives the same
+// backing file to every open of the file until the last closes: a file that changes on
+// the server while someone reads it through passthrough shows the new version to opens
+// that come after all of those have closed.
 //
 // # Writes
 //

@@ -1179,3 +1179,17 @@ func (f *Fetcher) releaseIfIdle(st *fileState) {
 		st.closeFiles()
 	}
 }
+
+// PassthroughFd returns the content file's descriptor when every byte is local and
+// verified and this is the file's only open, so the kernel can serve reads itself. Only
+// then: the kernel refuses a passthrough open next to a cached one (a second reader of a
+// file being read would fail), and go-fuse hands the backing file of a passthrough open
+// to every open that follows while it lasts.
+func (h *Handle) PassthroughFd() (int, bool) {
+	h.st.mu.Lock()
+	defer h.st.mu.Unlock()
+	if !h.st.verified || h.st.f == nil || h.st.opens != 1 {
+		return 0, false
+	}
+	return int(h.st.f.Fd()), true
+}

@@ -690,3 +690,46 @@ func TestSecondOpenWhileTheFirstIsOpen(t *testing.T) {
 		}
 	}
 }
+
+// The other way round: a complete file opened alone (handed to the kernel as a backing
+// file where it can), then opened again while the first is open: both read the bytes.
+func TestSecondOpenOfACompleteFile(t *testing.T) {
+	srv := newServer(t)
+	const size = 3 << 20
+	if _, err := srv.WriteSynthetic("doc/movie.bin", size, 78, sampleTime); err != nil {
+		t.Fatal(err)
+	}
+	_, mp := mountDavtest(t, srv, "")
+	name := filepath.Join(mp, "doc/movie.bin")
+	want := davtest.SyntheticBytes(78, 0, size)
+	if got, err := os.ReadFile(name); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("first read: %d bytes, %v", len(got), err)
+	}
+	eventually(t, 10*time.Second, func() error {
+		var st syscall.Stat_t
+		if err := syscall.Stat(name, &st); err != nil {
+			return err
+		}
+		if st.Blocks*512 < size {
+			return fmt.Errorf("%d bytes local", st.Blocks*512)
+		}
+		return nil
+	})
+	time.Sleep(100 * time.Millisecond) // the verification after the record
+	first, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	second, err := os.Open(name)
+	if err != nil {
+		t.Fatalf("second open while the first is open: %v", err)
+	}
+	defer second.Close()
+	for i, f := range []*os.File{second, first} {
+		got, err := io.ReadAll(f)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("reader %d: %d bytes, %v", i, len(got), err)
+		}
+	}
+}
