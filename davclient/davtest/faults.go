@@ -151,7 +151,7 @@ func (s *Server) applyFaults(w http.ResponseWriter, r *http.Request) (http.Respo
 		w = &cutWriter{ResponseWriter: w, left: act.cutAfter}
 	}
 	if act.stallAfter > 0 {
-		w = &stallWriter{ResponseWriter: w, ctx: r.Context(), left: act.stallAfter}
+		w = &cutWriter{ResponseWriter: w, left: act.stallAfter, stall: r.Context()}
 	}
 	if act.bps > 0 {
 		w = &throttleWriter{ResponseWriter: w, ctx: r.Context(), bps: act.bps, start: time.Now()}
@@ -165,10 +165,12 @@ func flush(w http.ResponseWriter) {
 	}
 }
 
-// cutWriter lets left body bytes through, then aborts the connection.
+// cutWriter passes left bytes, then drops the connection; with stall set it first holds
+// the connection silent until the client goes away.
 type cutWriter struct {
 	http.ResponseWriter
-	left int64
+	left  int64
+	stall context.Context
 }
 
 func (w *cutWriter) Write(p []byte) (int, error) {
@@ -179,31 +181,13 @@ func (w *cutWriter) Write(p []byte) (int, error) {
 	_, _ = w.ResponseWriter.Write(p[:w.left])
 	w.left = 0
 	flush(w.ResponseWriter)
+	if w.stall != nil {
+		<-w.stall.Done()
+	}
 	panic(http.ErrAbortHandler)
 }
 
 func (w *cutWriter) Flush() { flush(w.ResponseWriter) }
-
-// stallWriter passes left bytes, then blocks until the client goes away.
-type stallWriter struct {
-	http.ResponseWriter
-	ctx  context.Context
-	left int64
-}
-
-func (w *stallWriter) Write(p []byte) (int, error) {
-	if int64(len(p)) < w.left {
-		w.left -= int64(len(p))
-		return w.ResponseWriter.Write(p)
-	}
-	_, _ = w.ResponseWriter.Write(p[:w.left])
-	w.left = 0
-	flush(w.ResponseWriter)
-	<-w.ctx.Done()
-	panic(http.ErrAbortHandler)
-}
-
-func (w *stallWriter) Flush() { flush(w.ResponseWriter) }
 
 // throttleWriter paces the body to bps bytes per second, flushing as it goes so the
 // client really sees a slow trickle.

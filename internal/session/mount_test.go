@@ -668,18 +668,7 @@ func TestSecondOpenWhileTheFirstIsOpen(t *testing.T) {
 	if got, err := io.ReadAll(first); err != nil || len(got) != size {
 		t.Fatalf("first reader: %d bytes, %v", len(got), err)
 	}
-	// Once recorded and verified, the file is complete and local.
-	eventually(t, 10*time.Second, func() error {
-		var st syscall.Stat_t
-		if err := syscall.Stat(name, &st); err != nil {
-			return err
-		}
-		if st.Blocks*512 < size {
-			return fmt.Errorf("%d bytes local", st.Blocks*512)
-		}
-		return nil
-	})
-	time.Sleep(100 * time.Millisecond) // the verification after the record
+	waitComplete(t, name, size)
 	for i := range 3 {
 		got, err := os.ReadFile(name)
 		if err != nil {
@@ -705,17 +694,7 @@ func TestSecondOpenOfACompleteFile(t *testing.T) {
 	if got, err := os.ReadFile(name); err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("first read: %d bytes, %v", len(got), err)
 	}
-	eventually(t, 10*time.Second, func() error {
-		var st syscall.Stat_t
-		if err := syscall.Stat(name, &st); err != nil {
-			return err
-		}
-		if st.Blocks*512 < size {
-			return fmt.Errorf("%d bytes local", st.Blocks*512)
-		}
-		return nil
-	})
-	time.Sleep(100 * time.Millisecond) // the verification after the record
+	waitComplete(t, name, size)
 	first, err := os.Open(name)
 	if err != nil {
 		t.Fatal(err)
@@ -732,4 +711,21 @@ func TestSecondOpenOfACompleteFile(t *testing.T) {
 			t.Fatalf("reader %d: %d bytes, %v", i, len(got), err)
 		}
 	}
+}
+
+// waitComplete waits until a file read through the mount is all local (recorded), and
+// a moment more for its verification.
+func waitComplete(t *testing.T, name string, size int64) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() error {
+		var st syscall.Stat_t
+		if err := syscall.Stat(name, &st); err != nil {
+			return err
+		}
+		if st.Blocks*512 < size {
+			return fmt.Errorf("%d bytes local", st.Blocks*512)
+		}
+		return nil
+	})
+	time.Sleep(100 * time.Millisecond) // the verification after the record
 }
