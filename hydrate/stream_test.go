@@ -109,21 +109,7 @@ func TestChildWithoutServerIDIsHandedOutAfterTheCommit(t *testing.T) {
 	f := newFixture(t, time.Hour)
 	dir := f.wideFolder(t, "mixed", 1)
 	base := "/remote.php/dav/files/u/mixed/"
-	var b strings.Builder
-	b.WriteString(`<?xml version="1.0"?><d:multistatus xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns">`)
-	entry := func(href string, isDir bool, id uint64) {
-		rt, idProp := "<d:resourcetype/>", ""
-		if isDir {
-			rt = "<d:resourcetype><d:collection/></d:resourcetype>"
-		}
-		if id != 0 {
-			idProp = fmt.Sprintf("<oc:fileid>%d</oc:fileid>", id)
-		}
-		fmt.Fprintf(&b, `<d:response><d:href>%s</d:href><d:propstat><d:prop>%s<d:getetag>"e"</d:getetag>`+
-			`<d:getlastmodified>Fri, 14 Mar 2025 15:09:26 GMT</d:getlastmodified><d:getcontentlength>1</d:getcontentlength>%s`+
-			`</d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>`, href, rt, idProp)
-	}
-	entry(base, true, dir.ID)
+	ms := newMultistatus(base, dir.ID)
 	want := map[string]bool{}
 	for i := range 150 {
 		name := fmt.Sprintf("f%03d", i)
@@ -131,11 +117,10 @@ func TestChildWithoutServerIDIsHandedOutAfterTheCommit(t *testing.T) {
 		if i == 100 {
 			id = 0 // no oc:fileid
 		}
-		entry(base+name, false, id)
+		ms.file(name, id)
 		want[name] = true
 	}
-	b.WriteString(`</d:multistatus>`)
-	t.Cleanup(f.srv.AddFault(davtest.Fault{Method: "PROPFIND", PathPrefix: base, Body: []byte(b.String())}))
+	t.Cleanup(f.srv.AddFault(davtest.Fault{Method: "PROPFIND", PathPrefix: base, Body: ms.body()}))
 
 	list, err := f.lister.Children(context.Background(), dir.ID)
 	if err != nil {
@@ -162,23 +147,15 @@ func TestFirstListingRefusedByTheCacheFailsItsReaders(t *testing.T) {
 	f := newFixture(t, time.Hour)
 	dir := f.wideFolder(t, "dups", 1)
 	base := "/remote.php/dav/files/u/dups/"
-	var b strings.Builder
-	b.WriteString(`<?xml version="1.0"?><d:multistatus xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns">`)
-	entry := func(href, rt string, id uint64) {
-		fmt.Fprintf(&b, `<d:response><d:href>%s</d:href><d:propstat><d:prop>%s<d:getetag>"e"</d:getetag>`+
-			`<d:getlastmodified>Fri, 14 Mar 2025 15:09:26 GMT</d:getlastmodified><d:getcontentlength>1</d:getcontentlength>`+
-			`<oc:fileid>%d</oc:fileid></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>`, href, rt, id)
-	}
-	entry(base, "<d:resourcetype><d:collection/></d:resourcetype>", dir.ID)
+	ms := newMultistatus(base, dir.ID)
 	for i := range 100 {
 		id := uint64(800_000 + i)
 		if i == 99 {
 			id = 800_000 // the id of the first child again
 		}
-		entry(fmt.Sprintf("%sf%03d", base, i), "<d:resourcetype/>", id)
+		ms.file(fmt.Sprintf("f%03d", i), id)
 	}
-	b.WriteString(`</d:multistatus>`)
-	t.Cleanup(f.srv.AddFault(davtest.Fault{Method: "PROPFIND", PathPrefix: base, Body: []byte(b.String())}))
+	t.Cleanup(f.srv.AddFault(davtest.Fault{Method: "PROPFIND", PathPrefix: base, Body: ms.body()}))
 
 	list, err := f.lister.Children(context.Background(), dir.ID)
 	if err != nil {
@@ -235,3 +212,33 @@ func TestSettleWaitsOnlyForItsFolder(t *testing.T) {
 		t.Errorf("%d children stored once settled, want 200", len(stored))
 	}
 }
+
+// multistatus writes a Depth-1 answer by hand, for answers the test server would never
+// give: the folder at base (with its id) and files with the given ids (0: no oc:fileid).
+type multistatus struct {
+	b    strings.Builder
+	base string
+}
+
+func newMultistatus(base string, dirID uint64) *multistatus {
+	m := &multistatus{base: base}
+	m.b.WriteString(`<?xml version="1.0"?><d:multistatus xmlns:d="DAV:" xmlns:oc="http://owncloud.org/ns">`)
+	m.entry(base, "<d:resourcetype><d:collection/></d:resourcetype>", dirID)
+	return m
+}
+
+func (m *multistatus) file(name string, id uint64) {
+	m.entry(m.base+name, "<d:resourcetype/>", id)
+}
+
+func (m *multistatus) entry(href, resourceType string, id uint64) {
+	idProp := ""
+	if id != 0 {
+		idProp = fmt.Sprintf("<oc:fileid>%d</oc:fileid>", id)
+	}
+	fmt.Fprintf(&m.b, `<d:response><d:href>%s</d:href><d:propstat><d:prop>%s<d:getetag>"e"</d:getetag>`+
+		`<d:getlastmodified>Fri, 14 Mar 2025 15:09:26 GMT</d:getlastmodified><d:getcontentlength>1</d:getcontentlength>%s`+
+		`</d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>`, href, resourceType, idProp)
+}
+
+func (m *multistatus) body() []byte { return []byte(m.b.String() + `</d:multistatus>`) }
