@@ -36,9 +36,9 @@
 // version changes (NotifyContent). A complete, verified file that nobody else has open is
 // handed to the kernel as a passthrough backing file, so re-reads never reach us; never
 // next to a cached open (the kernel refuses to mix them). go-fuse then gives the same
-// backing file to every open of the file until the last closes: a file that changes on
-// the server while someone reads it through passthrough shows the new version to opens
-// that come after all of those have closed.
+// backing file to every open of the inode while one lasts, so a new version of such a
+// file gets a new inode generation (OnVersionChange): new opens read the new version,
+// the lasting ones the old.
 //
 // # Writes
 //

@@ -47,6 +47,9 @@ type FS struct {
 
 	mu    sync.Mutex
 	nodes map[uint64]*fs.Inode // item id -> live inode, for kernel notifications
+	// gens holds the inode generation of items whose version was read through a
+	// passthrough backing file: a new version needs a new inode (see OnVersionChange).
+	gens map[uint64]uint64
 }
 
 // New returns the file system; Root gives its root node for mounting.
@@ -58,7 +61,7 @@ func New(cfg Config) *FS {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &FS{cfg: cfg, log: log, nodes: make(map[uint64]*fs.Inode)}
+	return &FS{cfg: cfg, log: log, nodes: make(map[uint64]*fs.Inode), gens: make(map[uint64]uint64)}
 }
 
 // Root returns the root folder's node.
@@ -227,7 +230,8 @@ func (fsys *FS) newChild(ctx context.Context, parent *fs.Inode, it *cache.Item) 
 	if it.IsDir {
 		mode = syscall.S_IFDIR
 	}
-	if in := fsys.inode(it.ID); in != nil && in.StableAttr().Mode == mode {
+	in, gen := fsys.current(it.ID)
+	if in != nil && in.StableAttr().Mode == mode {
 		return in
 	}
 	var ops fs.InodeEmbedder
@@ -236,16 +240,30 @@ func (fsys *FS) newChild(ctx context.Context, parent *fs.Inode, it *cache.Item) 
 	} else {
 		ops = &File{node: node{fsys: fsys, id: it.ID}}
 	}
-	in := parent.NewInode(ctx, ops, fs.StableAttr{Mode: mode, Ino: it.ID})
+	in = parent.NewInode(ctx, ops, fs.StableAttr{Mode: mode, Ino: it.ID, Gen: gen})
 	fsys.register(it.ID, in)
 	return in
+}
+
+// current returns the registered inode of id, if it is of the current generation, and
+// that generation.
+func (fsys *FS) current(id uint64) (*fs.Inode, uint64) {
+	fsys.mu.Lock()
+	defer fsys.mu.Unlock()
+	gen := fsys.gens[id]
+	if in := fsys.nodes[id]; in != nil && in.StableAttr().Gen == gen {
+		return in, gen
+	}
+	return nil, gen
 }
 
 // live notes that the kernel uses this node: if two lookups raced and the registry
 // kept the inode go-fuse dropped, the first request on the kept one puts it right.
 func (n *node) live() {
-	if n.fsys.inode(n.id) != &n.Inode {
-		n.fsys.register(n.id, &n.Inode)
+	n.fsys.mu.Lock()
+	defer n.fsys.mu.Unlock()
+	if n.fsys.nodes[n.id] != &n.Inode && n.Inode.StableAttr().Gen == n.fsys.gens[n.id] {
+		n.fsys.nodes[n.id] = &n.Inode // an inode of an older generation stays out
 	}
 }
 
@@ -286,6 +304,9 @@ func (fsys *FS) notify(dirID uint64, diff cache.Diff) {
 	}
 }
 
+// maxParents bounds the names of one inode dropped on a version change.
+const maxParents = 8
+
 // OnContentDropped tells open files and the kernel that a file's local bytes are gone
 // because the server has another version. Returns at once, like OnListingChange.
 func (fsys *FS) OnContentDropped(id uint64) {
@@ -293,7 +314,7 @@ func (fsys *FS) OnContentDropped(id uint64) {
 		if fsys.cfg.Fetcher != nil {
 			fsys.cfg.Fetcher.Invalidate(id)
 		}
-		fsys.OnVersionChange(id)
+		fsys.OnVersionChange(id, false)
 	}()
 }
 
@@ -307,8 +328,34 @@ func (fsys *FS) OnLocalBytesChange(id uint64) {
 
 // OnVersionChange drops the kernel's cached pages and attributes of a file. It returns
 // at once: dropping pages waits for reads in flight on them, which may be waiting for us.
-func (fsys *FS) OnVersionChange(id uint64) {
-	if in := fsys.inode(id); in != nil {
-		go in.NotifyContent(0, 0)
+//
+// If the old version was read through a passthrough backing file, go-fuse gives that
+// file to every new open of the inode while one open lasts; so the item gets a new inode
+// generation: its name is dropped from the kernel, the next lookup makes a new inode, and
+// the opens of the old one go on reading the old version.
+func (fsys *FS) OnVersionChange(id uint64, passedThrough bool) {
+	fsys.mu.Lock()
+	in := fsys.nodes[id]
+	if passedThrough {
+		fsys.gens[id]++
+		delete(fsys.nodes, id)
 	}
+	fsys.mu.Unlock()
+	if in == nil {
+		return
+	}
+	go func() {
+		in.NotifyContent(0, 0)
+		if !passedThrough {
+			return
+		}
+		for range maxParents { // an item has one parent; the bound only guards the loop
+			name, parent := in.Parent()
+			if parent == nil {
+				return
+			}
+			parent.RmChild(name)
+			parent.NotifyEntry(name)
+		}
+	}()
 }

@@ -92,7 +92,9 @@ type FetcherConfig struct {
 	MaxTransfers int
 	// OnVersionChange is told (with no lock held) when a file's local bytes were dropped
 	// because the server has another version, so the kernel's cached pages can go.
-	OnVersionChange func(id uint64)
+	// passedThrough: the old version was handed to the kernel as a backing file, which
+	// go-fuse gives to every open of that inode while one lasts: new opens need another.
+	OnVersionChange func(id uint64, passedThrough bool)
 	// OnStored is told after bytes of id were recorded (the budget may need enforcing,
 	// and the kernel's cached block count is stale).
 	OnStored func(id uint64)
@@ -277,10 +279,13 @@ type fileState struct {
 	lastErr    error // the latest failure
 	verified   bool
 	verifying  bool
-	persisting bool       // a persistAsync is running
-	releasing  int        // last closes whose recording of what arrived is under way
-	retired    []*os.File // content files of replaced versions, closed on release
-	touched    time.Time  // last LRU touch
+	persisting bool // a persistAsync is running
+	releasing  int  // last closes whose recording of what arrived is under way
+	// passedThrough: this version's content file was handed to the kernel as a backing
+	// file (PassthroughFd).
+	passedThrough bool
+	retired       []*os.File // content files of replaced versions, closed on release
+	touched       time.Time  // last LRU touch
 	// noIfMatch: the server refused If-Match for a version that had not changed (Apache
 	// answers weak ETags for files written within the current second, and a weak ETag
 	// never matches). Transfers then compare the answer's ETag themselves.
@@ -1116,6 +1121,8 @@ func (f *Fetcher) reset(st *fileState, gen uint64, cause error) {
 		st.retired = append(st.retired, st.f)
 	}
 	st.f, st.mem = nil, nil
+	passedThrough := st.passedThrough
+	st.passedThrough = false
 	st.broadcast()
 	st.mu.Unlock()
 	if derr := f.cfg.Store.DropContent(st.id); derr != nil && !errors.Is(derr, cache.ErrNotFound) {
@@ -1126,7 +1133,7 @@ func (f *Fetcher) reset(st *fileState, gen uint64, cause error) {
 	// With no lock held: the kernel's invalidation may wait for a read that waits for a
 	// new content file (createMu).
 	if f.cfg.OnVersionChange != nil {
-		f.cfg.OnVersionChange(st.id)
+		f.cfg.OnVersionChange(st.id, passedThrough)
 	}
 }
 
@@ -1191,5 +1198,6 @@ func (h *Handle) PassthroughFd() (int, bool) {
 	if !h.st.verified || h.st.f == nil || h.st.opens != 1 {
 		return 0, false
 	}
+	h.st.passedThrough = true
 	return int(h.st.f.Fd()), true
 }

@@ -729,3 +729,58 @@ func waitComplete(t *testing.T, name string, size int64) {
 	})
 	time.Sleep(100 * time.Millisecond) // the verification after the record
 }
+
+// A file read through a passthrough backing file (complete, opened alone) that changes
+// on the server while that open lasts: new opens read the new version.
+func TestNewVersionWhileAPassthroughOpenLasts(t *testing.T) {
+	srv := newServer(t)
+	const size = 2 << 20
+	if _, err := srv.WriteSynthetic("doc/clip.bin", size, 81, sampleTime); err != nil {
+		t.Fatal(err)
+	}
+	_, mp := mount(t, mountOpts{url: srv.URL(), user: "alice", password: "app-password-1",
+		listingTTL: 20 * time.Millisecond})
+	dir := filepath.Join(mp, "doc")
+	name := filepath.Join(dir, "clip.bin")
+	if _, err := os.ReadFile(name); err != nil {
+		t.Fatal(err)
+	}
+	waitComplete(t, name, size)
+	held, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	head := make([]byte, 4096)
+	if _, err := io.ReadFull(held, head); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.WriteSynthetic("doc/clip.bin", size+100, 82, sampleTime.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	want := davtest.SyntheticBytes(82, 0, size+100)
+	probe := 0
+	eventually(t, 10*time.Second, func() error {
+		probe++
+		os.Stat(filepath.Join(dir, fmt.Sprintf("probe-%d", probe))) // a visit: ncvfs notices
+		got, err := os.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(got, want) {
+			return fmt.Errorf("a new open reads %d bytes, not the new version", len(got))
+		}
+		return nil
+	})
+	// The open that lasted reads on in the old version (through its backing file), or
+	// is told the file changed; never a mix.
+	more := make([]byte, 4096)
+	_, err = io.ReadFull(held, more)
+	switch {
+	case errors.Is(err, syscall.ESTALE):
+	case err != nil:
+		t.Fatalf("the lasting open: %v, want the old bytes or ESTALE", err)
+	case !bytes.Equal(more, davtest.SyntheticBytes(81, 4096, 4096)):
+		t.Fatal("the lasting open reads bytes of the new version")
+	}
+}

@@ -122,7 +122,7 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 		MinFree: orDefault(cfg.MinFreeSpace, hydrate.DefaultMinFreeSpace), Logger: log}
 	fetcher := hydrate.NewFetcher(hydrate.FetcherConfig{
 		Store: store, Client: client, Logger: log,
-		OnVersionChange: func(id uint64) { fsys.OnVersionChange(id) },
+		OnVersionChange: func(id uint64, passedThrough bool) { fsys.OnVersionChange(id, passedThrough) },
 		OnStored: func(id uint64) {
 			budget.Enforce()
 			fsys.OnLocalBytesChange(id)
