@@ -303,17 +303,7 @@ func nextcloudListing(n int) []byte {
 }
 
 func BenchmarkDecodeNextcloudListing5000(b *testing.B) {
-	body := nextcloudListing(5000)
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		n := 0
-		m := &msDecoder{scope: newHrefScope("h", ncRoot, "big"), dir: "big", log: discardLog,
-			onChild: func(Entry) error { n++; return nil }}
-		if err := m.decode(bytes.NewReader(body)); err != nil || n != 5000 {
-			b.Fatal(err, n)
-		}
-	}
+	benchDecode(b, nextcloudListing(5000), 5000, (*msDecoder).decode)
 }
 
 // BenchmarkDecodeListing5000Std is the same decoding driven by encoding/xml, for
@@ -321,17 +311,7 @@ func BenchmarkDecodeNextcloudListing5000(b *testing.B) {
 func BenchmarkDecodeListing5000Std(b *testing.B) {
 	var buf bytes.Buffer
 	listingXML(&buf, 5000, nil)
-	body := buf.Bytes()
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		n := 0
-		m := &msDecoder{scope: newHrefScope("h", ncRoot, "big"), dir: "big", log: discardLog,
-			onChild: func(Entry) error { n++; return nil }}
-		if err := m.decodeStd(bytes.NewReader(body)); err != nil || n != 5000 {
-			b.Fatal(err, n)
-		}
-	}
+	benchDecode(b, buf.Bytes(), 5000, (*msDecoder).decodeStd)
 }
 
 func TestParseIMFFixdate(t *testing.T) {
