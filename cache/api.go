@@ -24,8 +24,10 @@ var (
 )
 
 // SchemaVersion is the on-disk format version this build writes. Version 2 added the
-// content records (content and LRU buckets, usage counters) and item encoding 2.
-const SchemaVersion = 2
+// content records (content and LRU buckets, usage counters) and item encoding 2;
+// version 3 the local overlay (item encoding 3), the upload queue, the places the
+// server still has of items moved or removed here, and server-id aliases.
+const SchemaVersion = 3
 
 // ContentState is how much of an item's content is local.
 type ContentState uint8
@@ -66,6 +68,86 @@ type Item struct {
 	// LocalBytes (files) is local state: the bytes of content present, what st_blocks
 	// reports. Kept equal to the content record's Local().
 	LocalBytes int64
+	// Local is what exists only here: local changes not yet on the server. A listing
+	// never changes or removes it (see Overlay).
+	Local Overlay
+}
+
+// LocalFlags say what of an item exists only here.
+type LocalFlags uint8
+
+const (
+	// LocalCreated: made here, not on the server yet (a file is PUT with
+	// If-None-Match: *, a folder is MKCOL'ed).
+	LocalCreated LocalFlags = 1 << iota
+	// LocalDirty: the file's content (or mtime) differs from server version BaseETag.
+	LocalDirty
+	// LocalDeleted: removed here, the server still has it at From (a tombstone with no
+	// place in the children index).
+	LocalDeleted
+	// LocalMoved: moved or renamed here; the server still has it at From.
+	LocalMoved
+	// LocalOnly: never uploaded (an excluded name, or a conflict copy).
+	LocalOnly
+	// LocalConflict: a conflict copy: the local version of a file both sides changed.
+	LocalConflict
+	knownLocalFlags = LocalCreated | LocalDirty | LocalDeleted | LocalMoved | LocalOnly | LocalConflict
+)
+
+// Overlay is an item's local state, apart from what the server last said. The file's
+// content of a Created, Dirty or LocalOnly file lives in LocalPath(ID), never in the
+// content file (which holds only server versions).
+type Overlay struct {
+	Flags LocalFlags
+	// Size and MTime of a file with local content (Created, Dirty, LocalOnly).
+	Size  int64
+	MTime time.Time
+	// BaseETag is the server version a Dirty file's edit started from: the upload's
+	// If-Match. A listing updates ETag, never BaseETag.
+	BaseETag string
+	// FromParent and FromName: where the server has a Moved or Deleted item.
+	FromParent uint64
+	FromName   string
+	// ServerID is the server's file id of an item made here, once known (its ID, the
+	// inode number, stays the local one). Zero for items whose ID is the server's.
+	ServerID uint64
+	// Error is the server's last refusal of this item's upload, for status.
+	Error string
+}
+
+// HasLocalContent reports whether the file's bytes are the local file's, not the server's.
+func (o *Overlay) HasLocalContent() bool {
+	return o.Flags&(LocalCreated|LocalDirty|LocalOnly) != 0
+}
+
+// Pending reports whether anything of the item is only here.
+func (o *Overlay) Pending() bool { return o.Flags != 0 }
+
+// VisibleSize is the size stat shows: the local one while the file has local content.
+func (it *Item) VisibleSize() int64 {
+	if !it.IsDir && it.Local.HasLocalContent() {
+		return it.Local.Size
+	}
+	return it.Size
+}
+
+// VisibleMTime is the mtime stat shows.
+func (it *Item) VisibleMTime() time.Time {
+	if it.Local.HasLocalContent() && !it.Local.MTime.IsZero() {
+		return it.Local.MTime
+	}
+	return it.MTime
+}
+
+// ServerFileID is the server's file id of the item (0 while it is not on the server).
+func (it *Item) ServerFileID() uint64 {
+	switch {
+	case it.Local.ServerID != 0:
+		return it.Local.ServerID
+	case it.ID >= localIDBase:
+		return 0
+	}
+	return it.ID
 }
 
 // Listing is one folder's answer to a Depth-1 PROPFIND, applied in one transaction.

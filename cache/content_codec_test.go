@@ -193,8 +193,8 @@ func TestItemCodecDecodesVersion1(t *testing.T) {
 	}
 	// Rewritten, it takes the new version and keeps everything.
 	enc := appendItem(nil, &got)
-	if enc[0] != itemEncodingV2 {
-		t.Errorf("re-encoded with version %d, want %d", enc[0], itemEncodingV2)
+	if enc[0] != itemEncodingV3 {
+		t.Errorf("re-encoded with version %d, want %d", enc[0], itemEncodingV3)
 	}
 	if back, err := decodeItem(42, enc); err != nil || !sameItem(back, want) {
 		t.Errorf("re-encoded record: %+v, %v", back, err)

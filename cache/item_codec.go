@@ -19,13 +19,21 @@ import (
 //	varint   mtime seconds, uvarint mtime nanoseconds   (only if hasMTime)
 //	string   etag, permissions, ownerID, ownerName, checksums, listedETag
 //	byte     content state
-//	uvarint  local bytes   (version 2 only; version 1 records decode with 0)
+//	uvarint  local bytes   (version 2 and later; version 1 records decode with 0)
+//	byte     local flags   (version 3; older records decode without an overlay)
+//	         and, only when the flags are not 0:
+//	varint   local size, varint mtime seconds, uvarint mtime nanoseconds (0, 0: none)
+//	string   base etag
+//	uvarint  from parent; string from name
+//	uvarint  server id
+//	string   error
 //
 // A string is a uvarint length followed by that many bytes. The id is the key and is
 // not repeated in the value. Records are always written in the newest version.
 const (
 	itemEncodingV1 = 1
 	itemEncodingV2 = 2
+	itemEncodingV3 = 3
 )
 
 const (
@@ -49,7 +57,7 @@ func appendItem(buf []byte, it *Item) []byte {
 	if !it.MTime.IsZero() {
 		flags |= flagHasMTime
 	}
-	buf = append(buf, itemEncodingV2, flags)
+	buf = append(buf, itemEncodingV3, flags)
 	buf = binary.AppendUvarint(buf, it.Parent)
 	buf = appendString(buf, it.Name)
 	buf = binary.AppendVarint(buf, it.Size)
@@ -64,14 +72,33 @@ func appendItem(buf []byte, it *Item) []byte {
 	buf = appendString(buf, it.Checksums)
 	buf = appendString(buf, it.ListedETag)
 	buf = append(buf, byte(it.Content))
-	return binary.AppendUvarint(buf, uint64(max(it.LocalBytes, 0)))
+	buf = binary.AppendUvarint(buf, uint64(max(it.LocalBytes, 0)))
+	o := &it.Local
+	buf = append(buf, byte(o.Flags))
+	if o.Flags == 0 {
+		return buf
+	}
+	buf = binary.AppendVarint(buf, o.Size)
+	if o.MTime.IsZero() {
+		buf = append(buf, 0, 0)
+	} else {
+		buf = binary.AppendVarint(buf, o.MTime.Unix())
+		buf = binary.AppendUvarint(buf, uint64(o.MTime.Nanosecond()))
+	}
+	buf = appendString(buf, o.BaseETag)
+	buf = binary.AppendUvarint(buf, o.FromParent)
+	buf = appendString(buf, o.FromName)
+	buf = binary.AppendUvarint(buf, o.ServerID)
+	return appendString(buf, o.Error)
 }
 
 // encodedItemSize bounds the length appendItem produces, to size buffers once.
 func encodedItemSize(it *Item) int {
 	const varints = 2 + 4*binary.MaxVarintLen64 + binary.MaxVarintLen32 + 1
-	return varints + 7*binary.MaxVarintLen64 + len(it.Name) + len(it.ETag) + len(it.Permissions) +
-		len(it.OwnerID) + len(it.OwnerName) + len(it.Checksums) + len(it.ListedETag)
+	const overlay = 1 + 8*binary.MaxVarintLen64
+	return varints + overlay + 7*binary.MaxVarintLen64 + len(it.Name) + len(it.ETag) + len(it.Permissions) +
+		len(it.OwnerID) + len(it.OwnerName) + len(it.Checksums) + len(it.ListedETag) +
+		len(it.Local.BaseETag) + len(it.Local.FromName) + len(it.Local.Error)
 }
 
 func appendString(buf []byte, s string) []byte {
@@ -85,7 +112,7 @@ func appendString(buf []byte, s string) []byte {
 func decodeItem(id uint64, data []byte) (Item, error) {
 	d := decoder{buf: data, copied: string(data)}
 	version := d.byte()
-	if version != itemEncodingV1 && version != itemEncodingV2 {
+	if version < itemEncodingV1 || version > itemEncodingV3 {
 		if d.err != nil {
 			return Item{}, fmt.Errorf("%w: id %d: empty", errBadRecord, id)
 		}
@@ -118,6 +145,11 @@ func decodeItem(id uint64, data []byte) (Item, error) {
 	if version >= itemEncodingV2 {
 		localBytes = d.uvarint()
 	}
+	if version >= itemEncodingV3 {
+		if err := d.overlay(&it.Local); err != nil {
+			return Item{}, fmt.Errorf("%w: id %d: %w", errBadRecord, id, err)
+		}
+	}
 	if d.err != nil {
 		return Item{}, fmt.Errorf("%w: id %d: %w", errBadRecord, id, d.err)
 	}
@@ -133,6 +165,31 @@ func decodeItem(id uint64, data []byte) (Item, error) {
 	it.Content = ContentState(content)
 	it.LocalBytes = int64(localBytes)
 	return it, nil
+}
+
+// overlay decodes the local overlay of an encoding-3 record.
+func (d *decoder) overlay(o *Overlay) error {
+	o.Flags = LocalFlags(d.byte())
+	if o.Flags&^knownLocalFlags != 0 {
+		return fmt.Errorf("unknown local flags %#x", byte(o.Flags))
+	}
+	if o.Flags == 0 || d.err != nil {
+		return nil
+	}
+	o.Size = d.varint()
+	sec, nsec := d.varint(), d.uvarint()
+	if nsec >= uint64(time.Second) {
+		return fmt.Errorf("local mtime nanoseconds %d out of range", nsec)
+	}
+	if sec != 0 || nsec != 0 {
+		o.MTime = time.Unix(sec, int64(nsec)).UTC()
+	}
+	o.BaseETag = d.string()
+	o.FromParent = d.uvarint()
+	o.FromName = d.string()
+	o.ServerID = d.uvarint()
+	o.Error = d.string()
+	return nil
 }
 
 // decoder reads fields from buf; after the first failure every read returns a zero

@@ -151,7 +151,9 @@ func (t *txn) applyListing(l *Listing, order []*Item) (Diff, error) {
 	j := 0
 	for _, c := range order {
 		for j < len(existing) && existing[j].name < c.Name {
-			r.gone(existing[j])
+			if err := r.gone(existing[j]); err != nil {
+				return Diff{}, err
+			}
 			j++
 		}
 		var prev *childLink
@@ -168,7 +170,9 @@ func (t *txn) applyListing(l *Listing, order []*Item) (Diff, error) {
 		}
 	}
 	for ; j < len(existing); j++ {
-		r.gone(existing[j])
+		if err := r.gone(existing[j]); err != nil {
+			return Diff{}, err
+		}
 	}
 
 	// Sort indices, not the records: moving 5,000 records of ~200 bytes costs more
@@ -201,16 +205,30 @@ func (t *txn) applyListing(l *Listing, order []*Item) (Diff, error) {
 	return r.diff, nil
 }
 
-// gone notes an existing name the listing no longer has.
-func (r *listingRun) gone(l childLink) {
+// gone notes an existing name the listing no longer has. An item with local changes
+// stays: made here and not uploaded yet, moved here, or changed here (when the server
+// removed it meanwhile, its upload finds out and keeps it as a conflict copy).
+func (r *listingRun) gone(l childLink) error {
+	it, ok, err := r.t.getItem(l.id)
+	if err != nil {
+		return err
+	}
+	if ok && it.Local.Pending() {
+		return nil
+	}
 	r.stale = append(r.stale, l)
 	r.diff.Removed = append(r.diff.Removed, l.name)
+	return nil
 }
 
 // checkIDs returns the set of server ids in the listing, refusing duplicates, ids
 // that would make a folder its own ancestor, and unknown ids in the local range.
 func (t *txn) checkIDs(dirID uint64, order []*Item) (map[uint64]struct{}, error) {
 	claimed := make(map[uint64]struct{}, len(order))
+	// Items made here keep their local id after their upload: the server's file id of
+	// such an item is an alias of it. Checked only when there are aliases at all.
+	aliases := t.aliases()
+	hasAliases := aliases != nil && aliases.Stats().KeyN > 0
 	for _, c := range order {
 		if c.ID == 0 {
 			continue
@@ -220,6 +238,9 @@ func (t *txn) checkIDs(dirID uint64, order []*Item) (map[uint64]struct{}, error)
 		}
 		if c.ID >= localIDBase && !t.hasItem(c.ID) {
 			return nil, fmt.Errorf("%w: file id %d is in the locally allocated range", ErrBadListing, c.ID)
+		}
+		if hasAliases {
+			c.ID = t.resolveServerID(c.ID)
 		}
 		claimed[c.ID] = struct{}{}
 	}
@@ -255,9 +276,16 @@ func (t *txn) updateListedDir(dir, remote Item) error {
 }
 
 // applyChild stores one listed child in folder dirID, given the index entry that held
-// its name before (nil if none), and returns the id it now has.
+// its name before (nil if none), and returns the id it now has. A child that local
+// changes hide is skipped, and the name keeps its holder (see skipForLocal).
 func (r *listingRun) applyChild(c *Item, prev *childLink) (uint64, error) {
 	t := r.t
+	if skip, err := r.skipForLocal(c, prev); err != nil || skip {
+		if prev != nil {
+			return prev.id, err
+		}
+		return 0, err
+	}
 	if c.ID == 0 && prev != nil {
 		if _, taken := r.claimed[prev.id]; !taken {
 			old, ok, err := t.getItem(prev.id)
@@ -296,6 +324,45 @@ func (r *listingRun) applyChild(c *Item, prev *childLink) (uint64, error) {
 	}
 	r.noteName(c.Name, prev, id, false)
 	return id, nil
+}
+
+// skipForLocal reports whether a listed child must be left alone because of local
+// changes: its name is held here by an item the server does not have yet (or by
+// another item than the server's), or the server's item was moved or removed here
+// and that is not uploaded yet. The upload resolves it (a conflict copy where both
+// sides made something of the same name).
+func (r *listingRun) skipForLocal(c *Item, prev *childLink) (bool, error) {
+	t := r.t
+	if prev != nil {
+		held, ok, err := t.getItem(prev.id)
+		if err != nil {
+			return false, err
+		}
+		if ok && held.Local.Pending() {
+			same := prev.id == c.ID
+			if c.ID == 0 { // no file ids: the name is the identity
+				same = held.Local.Flags&(LocalCreated|LocalOnly) == 0 && held.IsDir == c.IsDir
+			}
+			if !same {
+				return true, nil
+			}
+		}
+	}
+	id := c.ID
+	if id == 0 {
+		if prev != nil {
+			return false, nil
+		}
+		var ok bool
+		if id, ok = t.vacatedBy(r.dirID, c.Name); !ok {
+			return false, nil
+		}
+	}
+	it, ok, err := t.getItem(id)
+	if err != nil || !ok {
+		return false, err
+	}
+	return it.Local.Flags&(LocalMoved|LocalDeleted) != 0 && (prev == nil || prev.id != id), nil
 }
 
 // refreshChild updates a known item old from listed child c: its place in the folder

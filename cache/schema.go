@@ -15,6 +15,9 @@ var migrations = map[uint64]migrationStep{
 	// 1 -> 2: content records. Version 1 items decode as items without content
 	// (LocalBytes 0), and a missing usage counter reads as 0, so only buckets are new.
 	1: func(tx *bolt.Tx) error { return createBuckets(tx, bucketContent, bucketLRU) },
+	// 2 -> 3: the local overlay. Version 2 items decode without one (nothing local),
+	// so only the buckets of the upload queue, vacated places and aliases are new.
+	2: func(tx *bolt.Tx) error { return createBuckets(tx, localBuckets...) },
 }
 
 // initSchema creates the buckets of a fresh database, or checks and upgrades the
@@ -42,6 +45,9 @@ func initSchema(tx *bolt.Tx, steps map[uint64]migrationStep) error {
 		}
 	}
 	if err := createBuckets(tx, bucketMeta, bucketItems, bucketChildren, bucketAccount, bucketContent, bucketLRU); err != nil {
+		return err
+	}
+	if err := createBuckets(tx, localBuckets...); err != nil {
 		return err
 	}
 	if fresh {

@@ -32,6 +32,12 @@ var (
 	bucketAccount  = []byte("account")  // keyAccount -> Account as JSON
 	bucketContent  = []byte("content")  // 8-byte big-endian id -> encoded Content record
 	bucketLRU      = []byte("lru")      // 8-byte big-endian LastUse nanos + 8-byte id -> empty
+	bucketQueue    = []byte("queue")    // 8-byte big-endian sequence -> 8-byte id: items with work for the server, in order
+	bucketQueued   = []byte("queued")   // 8-byte id -> 8-byte sequence: the queue's index
+	bucketVacated  = []byte("vacated")  // 8-byte server parent id + name -> 8-byte id of the item moved or removed from there
+	bucketAliases  = []byte("aliases")  // 8-byte server file id -> 8-byte local id, for items made here
+
+	localBuckets = [][]byte{bucketQueue, bucketQueued, bucketVacated, bucketAliases}
 
 	keySchema  = []byte("schema")  // 8-byte big-endian version
 	keyRootID  = []byte("root")    // 8-byte big-endian id of the root item
@@ -65,6 +71,9 @@ func Open(dir string, opt Options) (*Store, error) {
 		return nil, err
 	}
 	if err := preparePrivateDir(filepath.Join(dir, contentDirName)); err != nil {
+		return nil, err
+	}
+	if err := preparePrivateDir(filepath.Join(dir, localDirName)); err != nil {
 		return nil, err
 	}
 	timeout := opt.LockTimeout
