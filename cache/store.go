@@ -51,7 +51,13 @@ type Store struct {
 	// writes counts puts to the items and children buckets, so tests can prove that
 	// an unchanged relist writes nothing.
 	writes atomic.Int64
+	// commits counts write transactions committed: each costs two fsyncs.
+	commits atomic.Int64
 }
+
+// Commits returns the number of write transactions committed since Open, each an
+// fsync'd bbolt commit: for tests and diagnostics that must prove a path writes nothing.
+func (s *Store) Commits() int64 { return s.commits.Load() }
 
 // Open opens (creating if needed) the store in dir. The directory is made 0700 and the
 // database file 0600, tightening looser existing modes: the metadata names every file

@@ -74,6 +74,9 @@ func (s *Store) update(fn func(t *txn) error) error {
 	if t != nil {
 		t.settleDetached(err == nil)
 	}
+	if err == nil {
+		s.commits.Add(1)
+	}
 	return err
 }
 

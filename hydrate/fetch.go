@@ -370,6 +370,9 @@ func (f *Fetcher) load(id uint64) (*fileState, error) {
 				st.have.add(r.Off, r.End)
 			}
 			st.verified = rec.Verified
+			// The LRU throttle in Open starts from the record's last use: from zero, every
+			// open of a cached file nobody held cost an fsync'd commit.
+			st.touched = rec.LastUse
 			if err := fh.Truncate(st.size); err == nil {
 				st.f = fh
 				return st, nil

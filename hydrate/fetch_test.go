@@ -703,3 +703,46 @@ func TestEvictionWaitsForTheLastRecord(t *testing.T) {
 		}
 	}
 }
+
+// Opening a cached file that nobody holds costs no commit when it was used within the
+// LRU's minute precision: a folder of small files opened in turn must not pay an fsync'd
+// commit per open.
+func TestOpenOfARecentlyUsedFileCommitsNothing(t *testing.T) {
+	cf := newContentFixture(t)
+	const size = 100 << 10
+	id := cf.file(t, "recent.bin", size, 61)
+	h, err := cf.fetcher.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, h, 64<<10)
+	h.Close()
+	waitRecorded(t, cf, id, size)
+	waitIdle(t, cf.fetcher, id)
+	before := cf.store.Commits()
+	h, err = cf.fetcher.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := cf.store.Commits() - before; n != 0 {
+		t.Errorf("the open of a file used a moment ago made %d commits, want 0", n)
+	}
+	if got := readAll(t, h, 64<<10); len(got) != size {
+		t.Errorf("read %d bytes, want %d", len(got), size)
+	}
+	h.Close()
+	waitIdle(t, cf.fetcher, id)
+	// Used long ago: the open moves it to the end of the LRU order.
+	long := time.Now().Add(-time.Hour)
+	if err := cf.store.TouchContent(id, long); err != nil {
+		t.Fatal(err)
+	}
+	h, err = cf.fetcher.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if c, _, err := cf.store.Content(id); err != nil || !c.LastUse.After(long.Add(time.Minute)) {
+		t.Errorf("the open of a file used an hour ago left its last use at %v (%v)", c.LastUse, err)
+	}
+}
