@@ -746,3 +746,60 @@ func TestOpenOfARecentlyUsedFileCommitsNothing(t *testing.T) {
 		t.Errorf("the open of a file used an hour ago left its last use at %v (%v)", c.LastUse, err)
 	}
 }
+
+// An eviction's commit (two fsyncs) holds up no open or release of other files: the
+// Fetcher's lock is not held across it.
+func TestEvictionCommitBlocksNoOtherOpen(t *testing.T) {
+	cf := newContentFixture(t)
+	const size = 100 << 10
+	a := cf.file(t, "evicted.bin", size, 71)
+	b := cf.file(t, "other.bin", size, 72)
+	for _, id := range []uint64{a, b} {
+		h, err := cf.fetcher.Open(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, h, 64<<10)
+		h.Close()
+		waitRecorded(t, cf, id, size)
+		waitIdle(t, cf.fetcher, id)
+	}
+	entered, release := make(chan uint64), make(chan struct{})
+	cf.fetcher.dropContent = func(id uint64) error {
+		entered <- id
+		<-release
+		return cf.store.DropContent(id)
+	}
+	evicted := make(chan error, 1)
+	go func() { evicted <- cf.fetcher.Evict(a) }()
+	<-entered // the eviction's commit is under way, and held there
+	if !cf.fetcher.mu.TryLock() {
+		t.Error("the Fetcher's lock is held across an eviction's commit")
+	} else {
+		cf.fetcher.mu.Unlock()
+		h, err := cf.fetcher.Open(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := readAll(t, h, 64<<10); !bytes.Equal(got, davtest.SyntheticBytes(72, 0, size)) {
+			t.Error("wrong bytes of the other file")
+		}
+		h.Close()
+	}
+	close(release)
+	if err := <-evicted; err != nil {
+		t.Fatal(err)
+	}
+	// An open of the evicted file waits for the eviction and finds a placeholder.
+	if _, ok, err := cf.store.Content(a); err != nil || ok {
+		t.Fatalf("after eviction the cache holds a record (%v)", err)
+	}
+	h, err := cf.fetcher.Open(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if got := readAll(t, h, 64<<10); !bytes.Equal(got, davtest.SyntheticBytes(71, 0, size)) {
+		t.Error("wrong bytes of the evicted file read again")
+	}
+}
