@@ -803,3 +803,51 @@ func TestEvictionCommitBlocksNoOtherOpen(t *testing.T) {
 		t.Error("wrong bytes of the evicted file read again")
 	}
 }
+
+// A batch of records makes exactly its own content files durable, each once, and
+// nothing else: a syncfs of the cache's file system flushed every other writer's
+// dirty pages too.
+func TestRecordBatchSyncsExactlyItsFiles(t *testing.T) {
+	cf := newContentFixture(t)
+	synced := map[*os.File]int{}
+	var mu sync.Mutex
+	cf.fetcher.datasync = func(fh *os.File) error {
+		mu.Lock()
+		synced[fh]++
+		mu.Unlock()
+		return nil
+	}
+	dir := t.TempDir()
+	var files []*os.File
+	for i := range 3 {
+		fh, err := os.Create(fmt.Sprintf("%s/%d", dir, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { fh.Close() })
+		files = append(files, fh)
+	}
+	// Two records of the first file (a periodic record and the one at release).
+	batch := []*recordReq{{file: files[0]}, {file: files[1]}, {file: files[0]}, {file: files[2]}}
+	if err := cf.fetcher.syncFiles(batch); err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) != len(files) {
+		t.Errorf("%d files synced, want the batch's %d", len(synced), len(files))
+	}
+	for i, fh := range files {
+		if synced[fh] != 1 {
+			t.Errorf("file %d synced %d times, want once", i, synced[fh])
+		}
+	}
+	// A failed flush fails the batch: its bytes may be lost.
+	cf.fetcher.datasync = func(fh *os.File) error {
+		if fh == files[1] {
+			return syscall.EIO
+		}
+		return nil
+	}
+	if err := cf.fetcher.syncFiles(batch); !errors.Is(err, errNotDurable) || !errors.Is(err, syscall.EIO) {
+		t.Errorf("a failed flush: %v, want errNotDurable wrapping EIO", err)
+	}
+}
