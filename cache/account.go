@@ -34,6 +34,9 @@ func (s *Store) SetAccount(a Account) error {
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketAccount).Put(keyAccount, raw)
 	})
+	if err == nil {
+		s.commits.Add(1)
+	}
 	if err != nil {
 		return fmt.Errorf("cache: write account: %w", err)
 	}
@@ -61,6 +64,9 @@ func (s *Store) ClaimAccount(a Account) error {
 		}
 		return b.Put(keyAccount, raw)
 	})
+	if err == nil {
+		s.commits.Add(1)
+	}
 	if err != nil {
 		return fmt.Errorf("cache: claim account: %w", err)
 	}

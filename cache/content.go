@@ -276,6 +276,56 @@ func (s *Store) LRU(n int) ([]Content, error) {
 	return out, nil
 }
 
+// Evictable returns up to n content records that eviction could free, least recently
+// used first, starting after the record after (from the first when nil): records with
+// bytes present whose item has no local changes. The walk pages on from the last record
+// it was given, so records the caller cannot evict (open files) never stop it: with
+// LRU(64), 64 long-open files at the head of the order stalled eviction for good.
+func (s *Store) Evictable(after *Content, n int) ([]Content, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	var out []Content
+	err := s.view(func(t *txn) error {
+		c := t.lru().Cursor()
+		k, _ := c.First()
+		if after != nil {
+			from := lruKey(after)
+			k, _ = c.Seek(from)
+			if k != nil && string(k) == string(from) {
+				k, _ = c.Next()
+			}
+		}
+		for ; k != nil && len(out) < n; k, _ = c.Next() {
+			if len(k) != 16 {
+				return fmt.Errorf("cache: corrupt LRU entry of %d bytes", len(k))
+			}
+			id := binary.BigEndian.Uint64(k[8:])
+			rec, ok, err := t.getContent(id)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("cache: corrupt LRU index: entry for %d without a content record", id)
+			}
+			if rec.Local() == 0 {
+				continue
+			}
+			if it, ok, err := t.getItem(id); err != nil {
+				return err
+			} else if !ok || it.Content == ContentDirty {
+				continue // local changes, kept for the upload (or a removal that kept them)
+			}
+			out = append(out, rec)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cache: evictable content: %w", err)
+	}
+	return out, nil
+}
+
 // currentFile returns the file id if its current version is etag and it has no local
 // changes: the checks every content write starts with.
 func (t *txn) currentFile(id uint64, etag string) (Item, error) {

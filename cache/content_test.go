@@ -707,3 +707,41 @@ func TestRecordCompleteIsRecordAndVerifyInOne(t *testing.T) {
 		t.Fatalf("item %+v, want local with 100 bytes", it)
 	}
 }
+
+// Evictable pages through the LRU order and leaves out what eviction cannot free:
+// records of files with local changes, and records without bytes.
+func TestEvictablePagesAndSkipsWhatCannotGo(t *testing.T) {
+	s := withRoot(t)
+	apply(t, s, dirItem(1, "", "r"), fileItem(10, "a", "e", 1), fileItem(11, "dirty", "e", 1),
+		fileItem(12, "empty", "e", 1), fileItem(13, "b", "e", 1), fileItem(14, "c", "e", 1))
+	base := time.Now().Add(-time.Hour)
+	for i, id := range []uint64{10, 11, 12, 13, 14} {
+		if id == 12 {
+			mustRecord(t, s, id, "e", 1)
+		} else {
+			mustRecord(t, s, id, "e", 1, Range{0, 1})
+		}
+		if err := s.TouchContent(id, base.Add(time.Duration(i)*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setLocal(t, s, 11, "", ContentDirty)
+	var got []uint64
+	var after *Content
+	for {
+		page, err := s.Evictable(after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for i := range page {
+			got = append(got, page[i].ID)
+			after = &page[i]
+		}
+	}
+	if !slices.Equal(got, []uint64{10, 13, 14}) {
+		t.Errorf("evictable in pages of 2: %v, want [10 13 14]", got)
+	}
+}

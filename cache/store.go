@@ -45,6 +45,7 @@ var (
 
 	keyContentBytes = []byte("contentBytes") // 8-byte big-endian sum of Local() over all content records
 	keyContentFiles = []byte("contentFiles") // 8-byte big-endian number of content records
+	keyItemCount    = []byte("items")        // 8-byte big-endian number of item records
 )
 
 // Store is the bbolt-backed metadata store of one cache directory. It is safe for
@@ -57,7 +58,13 @@ type Store struct {
 	// writes counts puts to the items and children buckets, so tests can prove that
 	// an unchanged relist writes nothing.
 	writes atomic.Int64
+	// commits counts write transactions committed: each costs two fsyncs.
+	commits atomic.Int64
 }
+
+// Commits returns the number of write transactions committed since Open, each an
+// fsync'd bbolt commit: for tests and diagnostics that must prove a path writes nothing.
+func (s *Store) Commits() int64 { return s.commits.Load() }
 
 // Open opens (creating if needed) the store in dir. The directory is made 0700 and the
 // database file 0600, tightening looser existing modes: the metadata names every file
@@ -94,7 +101,13 @@ func Open(dir string, opt Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{db: db, dir: dir}
-	if err := s.db.Update(func(tx *bolt.Tx) error { return initSchema(tx, migrations) }); err != nil {
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		if err := initSchema(tx, migrations); err != nil {
+			return err
+		}
+		return ensureItemCount(tx)
+	})
+	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("cache: open %s: %w", dir, err)
 	}
@@ -112,17 +125,18 @@ func (s *Store) Close() error {
 // Dir is the cache directory the store lives in.
 func (s *Store) Dir() string { return s.dir }
 
-// Count returns the number of items stored.
+// Count returns the number of items stored, from a counter (no walk).
 func (s *Store) Count() (int, error) {
-	var n int
-	err := s.db.View(func(tx *bolt.Tx) error {
-		n = tx.Bucket(bucketItems).Stats().KeyN
-		return nil
+	var n int64
+	err := s.view(func(t *txn) error {
+		var err error
+		n, err = t.counter(keyItemCount)
+		return err
 	})
 	if err != nil {
 		return 0, fmt.Errorf("cache: count: %w", err)
 	}
-	return n, nil
+	return int(n), nil
 }
 
 // preparePrivateDir creates dir 0700, or tightens an existing one that others can reach.

@@ -29,6 +29,9 @@ type txn struct {
 	// values hands out buffers for Put values, which bbolt keeps until commit.
 	values arena
 	key    [8]byte
+	// itemDelta is how many item records this transaction added less those it removed,
+	// added to the stored count once before the commit (see itemcount.go).
+	itemDelta int64
 }
 
 func newTxn(s *Store, tx *bolt.Tx) *txn { return &txn{s: s, tx: tx} }
@@ -68,11 +71,17 @@ func (s *Store) update(fn func(t *txn) error) error {
 		if err := fn(t); err != nil {
 			return err
 		}
+		if err := t.flushItemCount(); err != nil {
+			return err
+		}
 		t.detachDroppedFiles()
 		return nil
 	})
 	if t != nil {
 		t.settleDetached(err == nil)
+	}
+	if err == nil {
+		s.commits.Add(1)
 	}
 	return err
 }
@@ -108,6 +117,9 @@ func (t *txn) putItem(it *Item) error {
 	buf := t.values.alloc(encodedItemSize(it))
 	val := appendItem(buf, it)
 	binary.BigEndian.PutUint64(t.key[:], it.ID)
+	if t.items().Get(t.key[:]) == nil {
+		t.itemDelta++
+	}
 	if err := t.items().Put(t.key[:], val); err != nil {
 		return fmt.Errorf("cache: put item %d: %w", it.ID, err)
 	}
@@ -121,6 +133,10 @@ func (t *txn) deleteItem(id uint64) error {
 		return err
 	}
 	binary.BigEndian.PutUint64(t.key[:], id)
+	if t.items().Get(t.key[:]) == nil {
+		return nil
+	}
+	t.itemDelta--
 	if err := t.items().Delete(t.key[:]); err != nil {
 		return fmt.Errorf("cache: delete item %d: %w", id, err)
 	}

@@ -148,7 +148,8 @@ func (n *node) Getattr(ctx context.Context, fh fs.FileHandle, out *fuse.AttrOut)
 	return 0
 }
 
-// Statfs – FUSE call; reports the account quota as last seen on the root folder.
+// Statfs – FUSE call; reports the account quota as last seen on the root folder, and the
+// items the cache knows as used inodes. Sends no request.
 func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	q := n.fsys.cfg.Lister.Quota()
 	used, avail := int64(0), int64(unlimitedBytes)
@@ -164,18 +165,20 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
 	out.Bfree = uint64(avail / blockSize)
 	out.Bavail = out.Bfree
 	out.NameLen = 255
+	// Used inodes are the items the cache knows (a counter, not a walk).
 	if n, err := n.fsys.cfg.Store.Count(); err == nil {
-		out.Files = uint64(n) + unlimitedFiles
+		out.Files = uint64(n) + freeFiles
 	}
-	out.Ffree = unlimitedFiles
+	out.Ffree = freeFiles
 	return 0
 }
 
 // Nextcloud says -3 for "unlimited"; df needs numbers, so an unlimited account shows
-// 1 PiB free, and file slots are never the limit.
+// 1 PiB free. File slots are never the limit, but a free count of 1<<32 made df -i show
+// 4,294,967,325 inodes: a headroom of a million reads as a real file system.
 const (
 	unlimitedBytes = 1 << 50
-	unlimitedFiles = 1 << 32
+	freeFiles      = 1 << 20
 )
 
 // fillAttr turns a cached item into what stat shows. Folders report size 0, so

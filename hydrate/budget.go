@@ -93,11 +93,18 @@ func (b *Budget) over() (bool, error) {
 	return false, nil
 }
 
+// evictPage is how many records one read of the LRU order returns.
+const evictPage = 64
+
+// evict walks the whole LRU order once, least recently used first, until the limits
+// hold. A file that is open (or still being recorded) is passed over, not a reason to
+// stop: long-open files at the head of the order once stalled eviction for good.
 func (b *Budget) evict() {
 	log := b.Logger
 	if log == nil {
 		log = slog.Default()
 	}
+	var after *cache.Content
 	for {
 		over, err := b.over()
 		if err != nil || !over {
@@ -106,25 +113,25 @@ func (b *Budget) evict() {
 			}
 			return
 		}
-		lru, err := b.Store.LRU(64)
+		page, err := b.Store.Evictable(after, evictPage)
 		if err != nil {
 			log.Warn("cannot list cached files", "op", "evict", "err", err)
 			return
 		}
-		evicted := 0
-		for _, c := range lru {
+		if len(page) == 0 {
+			return // everything left is open or has local changes
+		}
+		for i := range page {
+			c := &page[i]
+			after = c
 			if err := b.Fetcher.Evict(c.ID); err != nil {
 				log.Debug("not evicted", "op", "evict", "fileid", c.ID, "err", err)
 				continue
 			}
-			evicted++
 			log.Debug("evicted", "op", "evict", "fileid", c.ID, "bytes", c.Local())
 			if over, _ := b.over(); !over {
 				return
 			}
-		}
-		if evicted == 0 {
-			return // everything left is open or has local changes
 		}
 	}
 }

@@ -1,11 +1,13 @@
 package hydrate
 
 // Lock order: Fetcher.mu, then fileState.dropMu, createMu, mu. Fetcher.mu and
-// fileState.mu are never held across a network call or a bbolt transaction, except that
-// Fetcher.mu is held while a file's state is first loaded (a bbolt read, an open(2), and
-// the drop of a stale record). dropMu is held across the record of a file's bytes
-// (shared) and the drop of a version (exclusive); createMu across creating a content
-// file. No lock is held while the kernel is told anything.
+// fileState.mu are never held across a network call or a bbolt transaction. A file's
+// first load and its eviction (each may commit a drop, two fsyncs) run outside
+// Fetcher.mu, marked in Fetcher.pending: other opens and releases once waited behind
+// every eviction's commit. An open of that file waits for the mark to go. dropMu is
+// held across the record of a file's bytes (shared) and the drop of a version
+// (exclusive); createMu across creating a content file. No lock is held while the
+// kernel is told anything.
 
 import (
 	"context"
@@ -114,6 +116,13 @@ type Fetcher struct {
 
 	mu    sync.Mutex
 	files map[uint64]*fileState
+	// pending marks a file being loaded or evicted (outside mu); closed when done.
+	pending map[uint64]chan struct{}
+
+	// dropContent is Store.DropContent; tests hold it to see what waits on the commit.
+	dropContent func(id uint64) error
+	// datasync is fdatasync(2); tests count what it is given.
+	datasync func(*os.File) error
 
 	// background counts transfers, verifications and releases, so Close can wait.
 	background sync.WaitGroup
@@ -170,17 +179,34 @@ func (f *Fetcher) record(rec cache.RangeRecord, file *os.File) (cache.Content, e
 	return r.out, r.err
 }
 
-// syncFiles makes the batch's content files durable: one fdatasync for a single file,
-// one syncfs of the cache's file system for several (a flush per file would cost a
-// device flush each).
-func syncFiles(batch []*recordReq) error {
-	if len(batch) == 1 {
-		if err := unix.Fdatasync(int(batch[0].file.Fd())); err != nil {
-			return fmt.Errorf("%w: %w", errNotDurable, err)
+// syncFilesParallel bounds the fdatasyncs of one batch run at once: issued together,
+// the file system commits them in few journal transactions rather than one each.
+const syncFilesParallel = 8
+
+// syncFiles makes the batch's content files durable: one fdatasync per file, each file
+// once. Not syncfs: that flushed the whole file system the cache lives on, every other
+// program's dirty pages included, on every batch.
+func (f *Fetcher) syncFiles(batch []*recordReq) error {
+	var files []*os.File
+	seen := make(map[*os.File]bool, len(batch))
+	for _, r := range batch {
+		if r.file != nil && !seen[r.file] {
+			seen[r.file] = true
+			files = append(files, r.file)
 		}
-		return nil
 	}
-	if err := unix.Syncfs(int(batch[0].file.Fd())); err != nil {
+	errs := make([]error, len(files))
+	sem := make(chan struct{}, syncFilesParallel)
+	var wg sync.WaitGroup
+	for i, fh := range files {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = f.datasync(fh)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("%w: %w", errNotDurable, err)
 	}
 	return nil
@@ -209,7 +235,7 @@ func (f *Fetcher) recordLoop() {
 			}
 		}
 		linger.Stop()
-		err := syncFiles(batch)
+		err := f.syncFiles(batch)
 		var out []cache.Content
 		var errs []error
 		if err == nil {
@@ -243,8 +269,10 @@ func NewFetcher(cfg FetcherConfig) *Fetcher {
 		log = slog.Default()
 	}
 	f := &Fetcher{cfg: cfg, log: log, sem: make(chan struct{}, cfg.MaxTransfers),
-		files: make(map[uint64]*fileState), records: make(chan *recordReq, recordBatchMax),
+		files: make(map[uint64]*fileState), pending: make(map[uint64]chan struct{}), records: make(chan *recordReq, recordBatchMax),
 		stopRecorder: make(chan struct{}), recorderDone: make(chan struct{})}
+	f.dropContent = cfg.Store.DropContent
+	f.datasync = func(fh *os.File) error { return unix.Fdatasync(int(fh.Fd())) }
 	go f.recordLoop()
 	return f
 }
@@ -321,12 +349,26 @@ func (st *fileState) broadcast() {
 func (f *Fetcher) Open(id uint64) (*Handle, error) {
 	f.mu.Lock()
 	st := f.files[id]
-	if st == nil {
-		var err error
-		if st, err = f.load(id); err != nil {
+	for st == nil {
+		if ch := f.pending[id]; ch != nil {
+			f.mu.Unlock()
+			<-ch // being loaded by another open, or evicted
+			f.mu.Lock()
+			st = f.files[id]
+			continue
+		}
+		ch := make(chan struct{})
+		f.pending[id] = ch
+		f.mu.Unlock()
+		loaded, err := f.load(id)
+		f.mu.Lock()
+		delete(f.pending, id)
+		close(ch)
+		if err != nil {
 			f.mu.Unlock()
 			return nil, err
 		}
+		st = loaded
 		f.files[id] = st
 	}
 	st.mu.Lock()
@@ -370,6 +412,9 @@ func (f *Fetcher) load(id uint64) (*fileState, error) {
 				st.have.add(r.Off, r.End)
 			}
 			st.verified = rec.Verified
+			// The LRU throttle in Open starts from the record's last use: from zero, every
+			// open of a cached file nobody held cost an fsync'd commit.
+			st.touched = rec.LastUse
 			if err := fh.Truncate(st.size); err == nil {
 				st.f = fh
 				return st, nil
@@ -381,7 +426,7 @@ func (f *Fetcher) load(id uint64) (*fileState, error) {
 	// file without a record is emptied when the first bytes arrive; a cold file costs
 	// no commit and no file until then.)
 	if _, had, err := f.cfg.Store.Content(id); err == nil && had {
-		if err := f.cfg.Store.DropContent(id); err != nil && !errors.Is(err, cache.ErrNotFound) {
+		if err := f.dropContent(id); err != nil && !errors.Is(err, cache.ErrNotFound) {
 			return nil, fmt.Errorf("hydrate: drop stale content of %d: %w", id, err)
 		}
 	}
@@ -414,22 +459,35 @@ func (f *Fetcher) contentFile(st *fileState, gen uint64) (*os.File, error) {
 	return fh, nil
 }
 
-// Evict turns a closed file back into a placeholder. It holds the Fetcher's lock so
-// that no Open can load the file while its bytes go.
+// Evict turns a closed file back into a placeholder. The file is marked pending while
+// its bytes go, so that no Open loads it meanwhile; the commit runs without the
+// Fetcher's lock.
 func (f *Fetcher) Evict(id uint64) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
+	if f.pending[id] != nil {
+		f.mu.Unlock()
+		return errBusy
+	}
 	if st := f.files[id]; st != nil {
 		st.mu.Lock()
 		busy := st.opens > 0 || len(st.xfers) > 0 || st.verifying || st.persisting || st.releasing > 0
 		st.mu.Unlock()
 		if busy {
+			f.mu.Unlock()
 			return errBusy
 		}
 		delete(f.files, id)
 		st.closeFiles()
 	}
-	return f.cfg.Store.DropContent(id)
+	ch := make(chan struct{})
+	f.pending[id] = ch
+	f.mu.Unlock()
+	err := f.dropContent(id)
+	f.mu.Lock()
+	delete(f.pending, id)
+	close(ch)
+	f.mu.Unlock()
+	return err
 }
 
 var errBusy = errors.New("hydrate: the file is in use")
@@ -1069,8 +1127,15 @@ func (f *Fetcher) versionChanged(st *fileState, gen uint64) {
 // holds (a listing found a new ETag). Safe to call for files that are not open.
 func (f *Fetcher) Invalidate(id uint64) {
 	f.mu.Lock()
-	st := f.files[id]
+	st, ch := f.files[id], f.pending[id]
 	f.mu.Unlock()
+	if st == nil && ch != nil {
+		// A load may have read the item before the listing's commit: check what it got.
+		<-ch
+		f.mu.Lock()
+		st = f.files[id]
+		f.mu.Unlock()
+	}
 	if st == nil {
 		return
 	}

@@ -703,3 +703,151 @@ func TestEvictionWaitsForTheLastRecord(t *testing.T) {
 		}
 	}
 }
+
+// Opening a cached file that nobody holds costs no commit when it was used within the
+// LRU's minute precision: a folder of small files opened in turn must not pay an fsync'd
+// commit per open.
+func TestOpenOfARecentlyUsedFileCommitsNothing(t *testing.T) {
+	cf := newContentFixture(t)
+	const size = 100 << 10
+	id := cf.file(t, "recent.bin", size, 61)
+	h, err := cf.fetcher.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readAll(t, h, 64<<10)
+	h.Close()
+	waitRecorded(t, cf, id, size)
+	waitIdle(t, cf.fetcher, id)
+	before := cf.store.Commits()
+	h, err = cf.fetcher.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := cf.store.Commits() - before; n != 0 {
+		t.Errorf("the open of a file used a moment ago made %d commits, want 0", n)
+	}
+	if got := readAll(t, h, 64<<10); len(got) != size {
+		t.Errorf("read %d bytes, want %d", len(got), size)
+	}
+	h.Close()
+	waitIdle(t, cf.fetcher, id)
+	// Used long ago: the open moves it to the end of the LRU order.
+	long := time.Now().Add(-time.Hour)
+	if err := cf.store.TouchContent(id, long); err != nil {
+		t.Fatal(err)
+	}
+	h, err = cf.fetcher.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if c, _, err := cf.store.Content(id); err != nil || !c.LastUse.After(long.Add(time.Minute)) {
+		t.Errorf("the open of a file used an hour ago left its last use at %v (%v)", c.LastUse, err)
+	}
+}
+
+// An eviction's commit (two fsyncs) holds up no open or release of other files: the
+// Fetcher's lock is not held across it.
+func TestEvictionCommitBlocksNoOtherOpen(t *testing.T) {
+	cf := newContentFixture(t)
+	const size = 100 << 10
+	a := cf.file(t, "evicted.bin", size, 71)
+	b := cf.file(t, "other.bin", size, 72)
+	for _, id := range []uint64{a, b} {
+		h, err := cf.fetcher.Open(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readAll(t, h, 64<<10)
+		h.Close()
+		waitRecorded(t, cf, id, size)
+		waitIdle(t, cf.fetcher, id)
+	}
+	entered, release := make(chan uint64), make(chan struct{})
+	cf.fetcher.dropContent = func(id uint64) error {
+		entered <- id
+		<-release
+		return cf.store.DropContent(id)
+	}
+	evicted := make(chan error, 1)
+	go func() { evicted <- cf.fetcher.Evict(a) }()
+	<-entered // the eviction's commit is under way, and held there
+	if !cf.fetcher.mu.TryLock() {
+		t.Error("the Fetcher's lock is held across an eviction's commit")
+	} else {
+		cf.fetcher.mu.Unlock()
+		h, err := cf.fetcher.Open(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := readAll(t, h, 64<<10); !bytes.Equal(got, davtest.SyntheticBytes(72, 0, size)) {
+			t.Error("wrong bytes of the other file")
+		}
+		h.Close()
+	}
+	close(release)
+	if err := <-evicted; err != nil {
+		t.Fatal(err)
+	}
+	// An open of the evicted file waits for the eviction and finds a placeholder.
+	if _, ok, err := cf.store.Content(a); err != nil || ok {
+		t.Fatalf("after eviction the cache holds a record (%v)", err)
+	}
+	h, err := cf.fetcher.Open(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if got := readAll(t, h, 64<<10); !bytes.Equal(got, davtest.SyntheticBytes(71, 0, size)) {
+		t.Error("wrong bytes of the evicted file read again")
+	}
+}
+
+// A batch of records makes exactly its own content files durable, each once, and
+// nothing else: a syncfs of the cache's file system flushed every other writer's
+// dirty pages too.
+func TestRecordBatchSyncsExactlyItsFiles(t *testing.T) {
+	cf := newContentFixture(t)
+	synced := map[*os.File]int{}
+	var mu sync.Mutex
+	cf.fetcher.datasync = func(fh *os.File) error {
+		mu.Lock()
+		synced[fh]++
+		mu.Unlock()
+		return nil
+	}
+	dir := t.TempDir()
+	var files []*os.File
+	for i := range 3 {
+		fh, err := os.Create(fmt.Sprintf("%s/%d", dir, i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { fh.Close() })
+		files = append(files, fh)
+	}
+	// Two records of the first file (a periodic record and the one at release).
+	batch := []*recordReq{{file: files[0]}, {file: files[1]}, {file: files[0]}, {file: files[2]}}
+	if err := cf.fetcher.syncFiles(batch); err != nil {
+		t.Fatal(err)
+	}
+	if len(synced) != len(files) {
+		t.Errorf("%d files synced, want the batch's %d", len(synced), len(files))
+	}
+	for i, fh := range files {
+		if synced[fh] != 1 {
+			t.Errorf("file %d synced %d times, want once", i, synced[fh])
+		}
+	}
+	// A failed flush fails the batch: its bytes may be lost.
+	cf.fetcher.datasync = func(fh *os.File) error {
+		if fh == files[1] {
+			return syscall.EIO
+		}
+		return nil
+	}
+	if err := cf.fetcher.syncFiles(batch); !errors.Is(err, errNotDurable) || !errors.Is(err, syscall.EIO) {
+		t.Errorf("a failed flush: %v, want errNotDurable wrapping EIO", err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ncvfs/ncvfs/cache"
@@ -78,12 +79,25 @@ type Lister struct {
 	commits chan *pendingListing
 	// handedOut holds, per folder, a first listing handed to readers before its
 	// commit: closed once it is committed (or failed).
-	handedOut    map[uint64]chan struct{}
-	prefetchSem  chan struct{}
-	prefetchCtx  context.Context
-	stopPrefetch context.CancelFunc
-	workers      sync.WaitGroup
+	handedOut   map[uint64]chan struct{}
+	prefetchSem chan struct{}
+	// closing ends with Close: it cancels every listing in flight and stops prefetching.
+	// Listings outlive the visitor that started them, so they once outlived Close too,
+	// and wrote into a store closed under them.
+	closing context.Context
+	stop    context.CancelFunc
+	closed  bool // under mu: no listing or prefetch starts once set
+	// listings counts listings in flight (run), running the WaitGroup of the same name.
+	listings   atomic.Int64
+	listingsWG sync.WaitGroup
+	// workers counts the committer and the prefetch goroutines; commitDone is closed
+	// when the committer stops, so a listing queued for it never waits forever.
+	workers    sync.WaitGroup
+	commitDone chan struct{}
 }
+
+// errListerClosed: the Lister was closed; nothing more is listed.
+var errListerClosed = errors.New("hydrate: the lister is closed")
 
 type pendingListing struct {
 	listing cache.Listing
@@ -121,28 +135,34 @@ func NewLister(cfg ListerConfig) *Lister {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Lister{
-		cfg:          cfg,
-		log:          log,
-		validated:    make(map[uint64]time.Time),
-		inflight:     make(map[uint64]*listCall),
-		prefetched:   make(map[uint64]bool),
-		visited:      make(map[uint64]bool),
-		firstChild:   make(map[uint64]uint64),
-		handedOut:    make(map[uint64]chan struct{}),
-		commits:      make(chan *pendingListing, prefetchParallel),
-		prefetchSem:  make(chan struct{}, prefetchParallel),
-		prefetchCtx:  ctx,
-		stopPrefetch: cancel,
+		cfg:         cfg,
+		log:         log,
+		validated:   make(map[uint64]time.Time),
+		inflight:    make(map[uint64]*listCall),
+		prefetched:  make(map[uint64]bool),
+		visited:     make(map[uint64]bool),
+		firstChild:  make(map[uint64]uint64),
+		handedOut:   make(map[uint64]chan struct{}),
+		commits:     make(chan *pendingListing, prefetchParallel),
+		prefetchSem: make(chan struct{}, prefetchParallel),
+		closing:     ctx,
+		stop:        cancel,
+		commitDone:  make(chan struct{}),
 	}
 	l.workers.Add(1)
 	go l.commitLoop()
 	return l
 }
 
-// Close stops prefetching and waits for background listings; the store must stay open
-// until it returns.
+// Close cancels the listings in flight, stops prefetching and waits for all of them
+// (and the committer) to end; the store must stay open until it returns. Visits after
+// Close fail.
 func (l *Lister) Close() {
-	l.stopPrefetch()
+	l.mu.Lock()
+	l.closed = true // no Add to the WaitGroups below from here on
+	l.mu.Unlock()
+	l.stop()
+	l.listingsWG.Wait()
 	l.workers.Wait()
 }
 
@@ -231,7 +251,14 @@ func (l *Lister) startLocked(ctx context.Context, dirID uint64, background bool)
 	call, ok := l.inflight[dirID]
 	if !ok {
 		call = &listCall{done: make(chan struct{}), background: background, early: make(chan struct{})}
+		if l.closed {
+			call.err = errListerClosed
+			close(call.done)
+			return call
+		}
 		l.inflight[dirID] = call
+		l.listings.Add(1)
+		l.listingsWG.Add(1)
 		go l.run(context.WithoutCancel(ctx), dirID, call)
 	}
 	return call
@@ -311,8 +338,11 @@ func (l *Lister) SettleAll(ctx context.Context) error {
 }
 
 func (l *Lister) run(ctx context.Context, dirID uint64, call *listCall) {
+	defer l.listingsWG.Done()
+	defer l.listings.Add(-1)
 	ctx, cancel := context.WithTimeout(ctx, listTimeout)
 	defer cancel()
+	defer context.AfterFunc(l.closing, cancel)() // Close ends it
 	call.err = l.refresh(ctx, dirID, call.background, call)
 	l.mu.Lock()
 	delete(l.inflight, dirID)
@@ -335,46 +365,56 @@ func (l *Lister) prefetchBelow(dirID uint64) {
 		l.prefetched[dirID] = true
 	}
 	l.mu.Unlock()
-	if done || l.prefetchCtx.Err() != nil {
+	if done || l.closing.Err() != nil {
 		return
 	}
 	kids, err := l.cfg.Store.Children(dirID)
 	if err != nil {
 		return
 	}
-	queued := 0
+	var ids []uint64
 	for _, k := range kids {
 		if !k.IsDir || k.ListedETag != "" {
 			continue
 		}
-		if queued++; queued > prefetchMax {
+		if len(ids) == prefetchMax {
 			break
 		}
-		l.workers.Add(1)
-		go func(id uint64) {
+		ids = append(ids, k.ID)
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	l.workers.Add(len(ids))
+	l.mu.Unlock()
+	for _, id := range ids {
+		go func() {
 			defer l.workers.Done()
 			select {
 			case l.prefetchSem <- struct{}{}:
 				defer func() { <-l.prefetchSem }()
-			case <-l.prefetchCtx.Done():
+			case <-l.closing.Done():
 				return
 			}
-			if err := l.ensure(l.prefetchCtx, id, true); err != nil && l.prefetchCtx.Err() == nil {
+			if err := l.ensure(l.closing, id, true); err != nil && l.closing.Err() == nil {
 				l.log.Debug("prefetch failed", "op", "prefetch", "fileid", id, "err", err)
 			}
-		}(k.ID)
+		}()
 	}
 }
 
 // commitLoop applies background listings, all that are waiting in one transaction.
 func (l *Lister) commitLoop() {
 	defer l.workers.Done()
+	defer close(l.commitDone)
 	for {
 		var batch []*pendingListing
 		select {
 		case p := <-l.commits:
 			batch = append(batch, p)
-		case <-l.prefetchCtx.Done():
+		case <-l.closing.Done():
 			return
 		}
 	drain:
@@ -414,7 +454,16 @@ func (l *Lister) apply(ctx context.Context, listing cache.Listing, background bo
 	case <-ctx.Done():
 		return cache.Diff{}, ctx.Err()
 	}
-	<-p.done // once queued, the committer always answers
+	select {
+	case <-p.done:
+	case <-l.commitDone:
+		// The committer stopped (Close); it answers every listing it took before that.
+		select {
+		case <-p.done:
+		default:
+			return cache.Diff{}, errListerClosed
+		}
+	}
 	return p.diff, p.err
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -383,5 +385,83 @@ func readChildren(t *testing.T, list *ChildList) []cache.Item {
 			return items
 		}
 		items = append(items, *it)
+	}
+}
+
+// listerGoroutines counts the goroutines running a Lister's background work.
+func listerGoroutines() int {
+	buf := make([]byte, 1<<22)
+	stacks := string(buf[:runtime.Stack(buf, true)])
+	n := 0
+	for _, g := range strings.Split(stacks, "\n\n") {
+		if strings.Contains(g, "hydrate.(*Lister).run(") || strings.Contains(g, "hydrate.(*Lister).commitLoop(") ||
+			strings.Contains(g, "hydrate.(*Lister).prefetchBelow.") {
+			n++
+		}
+	}
+	return n
+}
+
+// Close with listings in flight on a server that does not answer (a listing whose
+// caller gave up, prefetches of a walk) returns, and leaves no listing behind to
+// write into a store that is closed after it.
+func TestCloseEndsListingsInFlight(t *testing.T) {
+	f := newFixtureWith(t, time.Hour, false)
+	for i := range 4 {
+		if _, err := f.srv.WriteFile(fmt.Sprintf("walk/sub%d/f.txt", i), []byte("x"), time.Unix(1700000000, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := f.srv.MkdirAll("stuck"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := f.lister.Ensure(ctx, f.rootID); err != nil {
+		t.Fatal(err)
+	}
+	lookup := func(parent uint64, name string) uint64 {
+		it, err := f.store.Lookup(parent, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return it.ID
+	}
+	walk := lookup(f.rootID, "walk")
+	if err := f.lister.Ensure(ctx, walk); err != nil {
+		t.Fatal(err)
+	}
+	// From here on the server never answers a listing.
+	t.Cleanup(f.srv.AddFault(davtest.Fault{Method: "PROPFIND", Delay: time.Hour}))
+	f.srv.ResetCounts()
+	// A visitor that gives up leaves its listing running.
+	gaveUp, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- f.lister.Ensure(gaveUp, lookup(f.rootID, "stuck")) }()
+	for f.srv.Counts().Requests["PROPFIND/1"] == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("the visitor that gave up got %v", err)
+	}
+	// Two subfolders visited: a walk, whose other subfolders are listed ahead.
+	for _, name := range []string{"sub0", "sub1"} {
+		id := lookup(walk, name)
+		f.lister.noteVisit(id)
+	}
+	for f.srv.Counts().Requests["PROPFIND/1"] < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	f.lister.Close()
+	if n := listerGoroutines(); n != 0 {
+		t.Errorf("%d goroutines of the Lister still run after Close", n)
+	}
+	if n := f.lister.listings.Load(); n != 0 {
+		t.Errorf("the Lister counts %d listings in flight after Close", n)
+	}
+	late, cancelLate := context.WithTimeout(ctx, 10*time.Second)
+	defer cancelLate()
+	if err := f.lister.Ensure(late, lookup(walk, "sub3")); !errors.Is(err, errListerClosed) {
+		t.Errorf("a visit after Close: %v, want the Lister's closed error", err)
 	}
 }

@@ -397,6 +397,30 @@ func TestStatfsReportsQuota(t *testing.T) {
 	}
 }
 
+// df -i shows the items the cache knows as used inodes and a plausible number free,
+// not the 4,294,967,325 inodes a free count of 1<<32 made it show.
+func TestStatfsCountsItemsAsInodes(t *testing.T) {
+	srv := newServer(t)
+	seedSample(t, srv)
+	s, mp := mountDavtest(t, srv, "")
+	// Every folder listed: the cache holds the whole tree, and the root.
+	walkMount(t, mp)
+	want := uint64(len(walkServer(t, srv)) + 1)
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(mp, &st); err != nil {
+		t.Fatal(err)
+	}
+	if used := st.Files - st.Ffree; used != want {
+		t.Errorf("statfs: %d inodes used (files %d, free %d), want the %d items of the tree", used, st.Files, st.Ffree, want)
+	}
+	if n, err := s.Store.Count(); err != nil || uint64(n) != want {
+		t.Errorf("the cache counts %d items (%v), want %d", n, err, want)
+	}
+	if st.Files >= 1<<31 {
+		t.Errorf("statfs: %d inodes in all, want a plausible figure (below 2^31)", st.Files)
+	}
+}
+
 func TestWrongPasswordFailsFast(t *testing.T) {
 	srv := newServer(t)
 	mp := t.TempDir()
