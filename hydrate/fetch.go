@@ -287,8 +287,8 @@ type fileState struct {
 	retired       []*os.File // content files of replaced versions, closed on release
 	touched       time.Time  // last LRU touch
 	// noIfMatch: the server refused If-Match for a version that had not changed (Apache
-	// answers weak ETags for files written within the current second, and a weak ETag
-	// never matches). Transfers then compare the answer's ETag themselves.
+	// answers weak ETags for files written within the current second, and no If-Match
+	// matches a weak ETag). Transfers then compare the answer's ETag themselves.
 	noIfMatch bool
 	wg        sync.WaitGroup // running transfers
 }
@@ -742,7 +742,7 @@ func (f *Fetcher) attempt(ctx context.Context, st *fileState, x *transfer, gen u
 		return stalled(err)
 	}
 	defer resp.Body.Close()
-	if resp.ETag != "" && strings.TrimPrefix(resp.ETag, "W/") != strings.TrimPrefix(etag, "W/") {
+	if resp.ETag != "" && !davclient.SameVersion(resp.ETag, etag) {
 		return errVersionMoved // a server that ignores If-Match: compare ourselves
 	}
 	if *fileReady != nil {
@@ -1034,7 +1034,7 @@ func (f *Fetcher) versionChanged(st *fileState, gen uint64) {
 		var e davclient.Entry
 		if e, err = f.cfg.Client.Stat(ctx, path); err == nil {
 			st.mu.Lock()
-			unchanged := st.gen == gen && e.ETag == st.etag && e.Size == st.size
+			unchanged := st.gen == gen && davclient.SameVersion(e.ETag, st.etag) && e.Size == st.size
 			first := unchanged && !st.noIfMatch
 			if first {
 				st.noIfMatch = true
