@@ -74,6 +74,12 @@ const (
 	// NAT that forgot the connection) otherwise keeps its readers waiting until TCP gives
 	// up, minutes later.
 	DefaultStallTimeout = 30 * time.Second
+	// DefaultLockedWait: how long a download waits for a file the server answers 423
+	// Locked for. Nextcloud locks a file while another client uploads it (PROPFIND still
+	// answers); such an upload usually ends within seconds.
+	DefaultLockedWait = 30 * time.Second
+	// lockedPause bounds one pause between tries of a locked file.
+	lockedPause = 2 * time.Second
 )
 
 // ErrChangedWhileOpen: the file changed on the server after this handle had read from it;
@@ -103,6 +109,8 @@ type FetcherConfig struct {
 	OnNoSpace func()
 	// StallTimeout: see DefaultStallTimeout (the default when zero).
 	StallTimeout time.Duration
+	// LockedWait: see DefaultLockedWait (the default when zero).
+	LockedWait time.Duration
 }
 
 // Fetcher hydrates file content on demand: one shared set of transfers per file, each
@@ -237,6 +245,9 @@ func NewFetcher(cfg FetcherConfig) *Fetcher {
 	}
 	if cfg.StallTimeout <= 0 {
 		cfg.StallTimeout = DefaultStallTimeout
+	}
+	if cfg.LockedWait <= 0 {
+		cfg.LockedWait = DefaultLockedWait
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -657,10 +668,15 @@ var errFarAhead = errors.New("the download is far enough ahead of its reader")
 func (f *Fetcher) transfer(ctx context.Context, st *fileState, x *transfer, gen uint64, etag, ifMatch string) error {
 	select {
 	case f.sem <- struct{}{}:
-		defer func() { <-f.sem }()
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	holding := true // a slot of f.sem; given back while waiting for a lock
+	defer func() {
+		if holding {
+			<-f.sem
+		}
+	}()
 	path, err := f.cfg.Store.Path(st.id)
 	if err != nil {
 		return fmt.Errorf("hydrate: path of %d: %w", st.id, err)
@@ -688,8 +704,10 @@ func (f *Fetcher) transfer(ctx context.Context, st *fileState, x *transfer, gen 
 	buf := make([]byte, min(chunkSize, max(x.end-x.pos, 1)))
 	var lastErr error
 	lastRecord := time.Now()
+	var lockedSince time.Time
+	locked := false // the last try met a lock: it paused already and counts as no attempt
 	for attempt := 0; attempt < transferAttempts; attempt++ {
-		if attempt > 0 {
+		if attempt > 0 && !locked {
 			select {
 			case <-time.After(time.Duration(attempt*attempt) * 100 * time.Millisecond):
 			case <-ctx.Done():
@@ -703,6 +721,19 @@ func (f *Fetcher) transfer(ctx context.Context, st *fileState, x *transfer, gen 
 			return nil
 		}
 		err := f.attempt(ctx, st, x, gen, etag, path, ifMatch, pos, buf, &fileReady, &lastRecord)
+		locked = errors.Is(err, davclient.ErrLocked)
+		if locked {
+			if lockedSince.IsZero() {
+				lockedSince = time.Now()
+				f.log.Info("the file is locked on the server (another client is uploading it?); waiting",
+					"op", "get", "path", path, "fileid", st.id, "wait", f.cfg.LockedWait)
+			}
+			if err := f.waitForLock(ctx, lockedSince, &holding); err != nil {
+				return err
+			}
+			attempt--
+			continue
+		}
 		if err == nil || errors.Is(err, errFarAhead) || errors.Is(err, errVersionMoved) ||
 			errors.Is(err, davclient.ErrPrecondition) || ctx.Err() != nil {
 			return err
@@ -718,6 +749,33 @@ func (f *Fetcher) transfer(ctx context.Context, st *fileState, x *transfer, gen 
 		lastErr = err
 	}
 	return fmt.Errorf("hydrate: download of %q gave up after %d attempts: %w", path, transferAttempts, lastErr)
+}
+
+// waitForLock pauses before the next try of a locked file, with a growing pause, giving
+// back the transfer slot meanwhile; ErrLocked once the file stayed locked for LockedWait.
+func (f *Fetcher) waitForLock(ctx context.Context, since time.Time, holding *bool) error {
+	left := f.cfg.LockedWait - time.Since(since)
+	if left <= 0 {
+		return fmt.Errorf("hydrate: the file stayed locked on the server for %s (another client is uploading it?); try again later: %w",
+			f.cfg.LockedWait, davclient.ErrLocked)
+	}
+	pause := min(max(time.Since(since), 100*time.Millisecond), lockedPause, left)
+	<-f.sem
+	*holding = false
+	t := time.NewTimer(pause)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case f.sem <- struct{}{}:
+		*holding = true
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // errStalled: nothing arrived for StallTimeout; the attempt is dropped and resumed.

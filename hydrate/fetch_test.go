@@ -9,12 +9,14 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ncvfs/ncvfs/cache"
+	"github.com/ncvfs/ncvfs/davclient"
 	"github.com/ncvfs/ncvfs/davclient/davtest"
 )
 
@@ -26,10 +28,18 @@ type contentFixture struct {
 
 func newContentFixture(t *testing.T) *contentFixture {
 	t.Helper()
+	return newContentFixtureWith(t, func(*FetcherConfig) {})
+}
+
+// newContentFixtureWith lets a test change the Fetcher's configuration.
+func newContentFixtureWith(t *testing.T, configure func(*FetcherConfig)) *contentFixture {
+	t.Helper()
 	f := newFixture(t, time.Hour)
 	client := f.lister.cfg.Client
 	cf := &contentFixture{fixture: f}
-	cf.fetcher = NewFetcher(FetcherConfig{Store: f.store, Client: client})
+	cfg := FetcherConfig{Store: f.store, Client: client}
+	configure(&cfg)
+	cf.fetcher = NewFetcher(cfg)
 	t.Cleanup(cf.fetcher.Close) // before the store closes: cleanups run last-in first-out
 	return cf
 }
@@ -701,5 +711,47 @@ func TestEvictionWaitsForTheLastRecord(t *testing.T) {
 		if _, err := os.Stat(cf.store.ContentPath(id)); !os.IsNotExist(err) {
 			t.Fatalf("round %d: after eviction the content file is there: %v", round, err)
 		}
+	}
+}
+
+// Nextcloud answers GET with 423 Locked while another client uploads the file. A read
+// waits for the upload to end, then returns the version the server has: here the new one,
+// whole, never mixed with the old.
+func TestLockedFileIsReadOnceTheUploadEnds(t *testing.T) {
+	cf := newContentFixtureWith(t, func(c *FetcherConfig) { c.LockedWait = 20 * time.Second })
+	const size = 300 << 10
+	id := cf.file(t, "locked.bin", size, 1)
+	cf.srv.AddFault(davtest.Fault{Method: "GET", Status: 423, For: time.Second})
+	go func() { // the other client's upload, ending while the lock holds
+		time.Sleep(300 * time.Millisecond)
+		if _, err := cf.srv.WriteSynthetic("locked.bin", size, 2, time.Unix(1700000100, 0)); err != nil {
+			t.Error(err)
+		}
+	}()
+	h, err := cf.fetcher.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if got := readAll(t, h, 64<<10); !bytes.Equal(got, davtest.SyntheticBytes(2, 0, size)) {
+		t.Fatal("the read did not return the new version whole")
+	}
+	if n := cf.srv.Counts().Requests["GET"]; n < 2 {
+		t.Errorf("%d GETs: the lock was never met", n)
+	}
+}
+
+func TestLockOutlastingTheWaitFailsClearly(t *testing.T) {
+	cf := newContentFixtureWith(t, func(c *FetcherConfig) { c.LockedWait = 300 * time.Millisecond })
+	id := cf.file(t, "locked.bin", 4096, 1)
+	cf.srv.AddFault(davtest.Fault{Method: "GET", Status: 423})
+	h, err := cf.fetcher.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	_, err = h.ReadAt(context.Background(), make([]byte, 4096), 0)
+	if !errors.Is(err, davclient.ErrLocked) || !strings.Contains(err.Error(), "stayed locked") {
+		t.Fatalf("err = %v, want ErrLocked saying how long the file stayed locked", err)
 	}
 }
