@@ -122,6 +122,10 @@ type Fetcher struct {
 
 	mu    sync.Mutex
 	files map[uint64]*fileState
+	// sumStrikes counts, per file, the downloads of one version (ETag) that did not
+	// match the server's checksum, so a file released and opened again is not
+	// downloaded forever. Guarded by mu.
+	sumStrikes map[uint64]sumStrike
 
 	// background counts transfers, verifications and releases, so Close can wait.
 	background sync.WaitGroup
@@ -254,7 +258,7 @@ func NewFetcher(cfg FetcherConfig) *Fetcher {
 		log = slog.Default()
 	}
 	f := &Fetcher{cfg: cfg, log: log, sem: make(chan struct{}, cfg.MaxTransfers),
-		files: make(map[uint64]*fileState), records: make(chan *recordReq, recordBatchMax),
+		files: make(map[uint64]*fileState), sumStrikes: make(map[uint64]sumStrike), records: make(chan *recordReq, recordBatchMax),
 		stopRecorder: make(chan struct{}), recorderDone: make(chan struct{})}
 	go f.recordLoop()
 	return f
@@ -301,8 +305,21 @@ type fileState struct {
 	// answers weak ETags for files written within the current second, and no If-Match
 	// matches a weak ETag). Transfers then compare the answer's ETag themselves.
 	noIfMatch bool
-	wg        sync.WaitGroup // running transfers
+	// badSum: this version failed its checksum twice; reads fail with it rather than
+	// download it again.
+	badSum error
+	wg     sync.WaitGroup // running transfers
 }
+
+// sumStrike is how many downloads of version etag failed the checksum.
+type sumStrike struct {
+	etag string
+	n    int
+}
+
+// maxSumStrikes: downloads of one version that may fail the checksum. The second
+// download tells a transfer gone wrong from bytes that differ on the server.
+const maxSumStrikes = 2
 
 // transfer is one GET filling [pos, end) of a file.
 type transfer struct {
@@ -373,6 +390,9 @@ func (f *Fetcher) load(id uint64) (*fileState, error) {
 	}
 	st := &fileState{id: id, etag: it.ETag, size: max(it.Size, 0), checksum: sha1Of(it.Checksums),
 		wake: make(chan struct{})}
+	if k := f.sumStrikes[id]; k.etag == it.ETag && k.n >= maxSumStrikes {
+		st.badSum = errBadSum(it.ETag)
+	}
 	path := f.cfg.Store.ContentPath(id)
 	if fh, err := os.OpenFile(path, os.O_RDWR, 0); err == nil {
 		rec, ok, err := f.cfg.Store.Content(id)
@@ -531,6 +551,9 @@ func (h *Handle) Locate(ctx context.Context, off int64, n int) (Location, error)
 			return Location{}, io.EOF
 		}
 		end := min(off+int64(n), st.size)
+		if st.badSum != nil {
+			return Location{}, st.badSum
+		}
 		if st.have.has(off, end) {
 			h.started = true
 			st.noteRead(off, end)
@@ -1058,6 +1081,9 @@ func (f *Fetcher) verify(st *fileState, gen uint64, etag string, fh *os.File, si
 		if _, err = io.Copy(h, io.NewSectionReader(fh, 0, size)); err == nil {
 			if got := hex.EncodeToString(h.Sum(nil)); got != want {
 				err = fmt.Errorf("%w (SHA1 %s, server says %s)", ErrChecksum, got, want)
+				if f.repairChecksum(st, gen, etag, size, got) {
+					err = nil
+				}
 			}
 		}
 	}
@@ -1071,15 +1097,77 @@ func (f *Fetcher) verify(st *fileState, gen uint64, etag string, fh *os.File, si
 	}
 	st.mu.Unlock()
 	if errors.Is(err, ErrChecksum) {
-		f.log.Error("downloaded file is corrupt, dropping it", "op", "verify", "fileid", st.id, "err", err)
+		f.mu.Lock()
+		k := f.sumStrikes[st.id]
+		if k.etag != etag {
+			k = sumStrike{etag: etag}
+		}
+		k.n++
+		f.sumStrikes[st.id] = k
+		f.mu.Unlock()
 		st.mu.Lock()
+		if k.n >= maxSumStrikes && st.gen == gen {
+			st.badSum = fmt.Errorf("%w; %w", errBadSum(etag), err)
+		}
 		st.failures++
 		st.lastErr = err
 		st.mu.Unlock()
+		if k.n >= maxSumStrikes {
+			f.log.Error("downloaded file does not match the server's checksum again; it is not downloaded again until it changes on the server",
+				"op", "verify", "fileid", st.id, "etag", etag, "err", err)
+		} else {
+			f.log.Warn("downloaded file does not match the server's checksum; dropping it, it will be downloaded once more",
+				"op", "verify", "fileid", st.id, "etag", etag, "err", err)
+		}
 		f.reset(st, gen, nil)
 	} else if err != nil && !errors.Is(err, cache.ErrStale) {
 		f.log.Warn("cannot mark content local", "op", "verify", "fileid", st.id, "err", err)
 	}
+}
+
+// errBadSum is what reads of a version that failed its checksum for good return.
+func errBadSum(etag string) error {
+	return fmt.Errorf("%w: version %s was downloaded twice and differed from the checksum both times", ErrChecksum, etag)
+}
+
+// repairChecksum decides, as the desktop client does, whether the server's stored
+// checksum is what is wrong (Nextcloud stores what uploaders claim, unverified): the
+// server hashes its bytes again (davclient.RecalculateChecksum), and when that gives the
+// hash of the bytes received while ETag and size still hold, the corrected checksum is
+// stored and the bytes kept. It reports whether it did so.
+func (f *Fetcher) repairChecksum(st *fileState, gen uint64, etag string, size int64, got string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	path, err := f.cfg.Store.Path(st.id)
+	if err != nil {
+		return false
+	}
+	sum, err := f.cfg.Client.RecalculateChecksum(ctx, path)
+	if err != nil || sha1Of(sum) != got {
+		f.log.Info("the server does not vouch for the downloaded bytes", "op", "recalculate-checksum",
+			"fileid", st.id, "etag", etag, "server", sum, "err", err)
+		return false
+	}
+	e, err := f.cfg.Client.Stat(ctx, path)
+	if err != nil || !davclient.SameVersion(e.ETag, etag) || e.Size != size {
+		return false // changed meanwhile: the version check will see to it
+	}
+	it := itemFromEntry(e, st.id)
+	if sha1Of(it.Checksums) != got {
+		it.Checksums = sum
+	}
+	if _, err := f.cfg.Store.UpdateRemote(it); err != nil {
+		f.log.Warn("cannot store the corrected checksum", "op", "recalculate-checksum", "fileid", st.id, "err", err)
+		return false
+	}
+	st.mu.Lock()
+	if st.gen == gen {
+		st.checksum = got
+	}
+	st.mu.Unlock()
+	f.log.Info("the server's stored checksum was wrong; it recomputed it to match the download",
+		"op", "recalculate-checksum", "fileid", st.id, "etag", etag, "checksum", sum)
+	return true
 }
 
 // versionChanged refreshes the file's metadata from the server after a transfer found
@@ -1163,6 +1251,9 @@ func (f *Fetcher) reset(st *fileState, gen uint64, cause error) {
 	st.have, st.unrecorded = nil, nil
 	st.verified, st.seqRun = false, 0
 	if err == nil {
+		if it.ETag != st.etag {
+			st.badSum = nil
+		}
 		st.etag, st.size, st.checksum = it.ETag, max(it.Size, 0), sha1Of(it.Checksums)
 	} else if cause == nil {
 		cause = err
