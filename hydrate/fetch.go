@@ -674,7 +674,7 @@ func (f *Fetcher) run(ctx context.Context, st *fileState, x *transfer, gen uint6
 	st.broadcast()
 	st.mu.Unlock()
 	if versionMoved && ctx.Err() == nil {
-		f.versionChanged(st, gen) // waiters go on with the new version, or without If-Match
+		f.versionChanged(st, gen, ifMatch != "") // waiters go on with the new version, or without If-Match
 		return
 	}
 	if !paused {
@@ -1172,7 +1172,7 @@ func (f *Fetcher) repairChecksum(st *fileState, gen uint64, etag string, size in
 
 // versionChanged refreshes the file's metadata from the server after a transfer found
 // another version, then drops the old bytes.
-func (f *Fetcher) versionChanged(st *fileState, gen uint64) {
+func (f *Fetcher) versionChanged(st *fileState, gen uint64, sentIfMatch bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	path, err := f.cfg.Store.Path(st.id)
@@ -1181,8 +1181,11 @@ func (f *Fetcher) versionChanged(st *fileState, gen uint64) {
 		if e, err = f.cfg.Client.Stat(ctx, path); err == nil {
 			st.mu.Lock()
 			unchanged := st.gen == gen && davclient.SameVersion(e.ETag, st.etag) && e.Size == st.size
-			first := unchanged && !st.noIfMatch
-			if first {
+			// A refused If-Match for an unchanged file is spurious, however many
+			// transfers sent one before the first refusal was understood.
+			spurious := unchanged && sentIfMatch
+			first := spurious && !st.noIfMatch
+			if spurious {
 				st.noIfMatch = true
 				st.broadcast() // waiters retry, without If-Match
 			} else if unchanged {
