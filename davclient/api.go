@@ -287,6 +287,7 @@ type Interface interface {
 	Move(ctx context.Context, from, to string, overwrite bool, ifMatch string) error
 	Copy(ctx context.Context, from, to string, overwrite bool) (uint64, error)
 	Delete(ctx context.Context, path string, ifMatch string) error
+	RecalculateChecksum(ctx context.Context, path string) (string, error)
 }
 
 var _ Interface = (*Client)(nil)

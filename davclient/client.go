@@ -42,7 +42,11 @@ func New(cfg Config) (*Client, error) {
 		c.log = slog.New(slog.DiscardHandler)
 	}
 	if c.hc == nil {
-		c.hc = newHTTPClient(cfg.InsecureSkipVerify)
+		c.hc = newHTTPClient(cfg.InsecureSkipVerify, u.Hostname())
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		c.log.Warn("davclient: the server URL is http://: the password and every file travel unencrypted; use https:// if the server offers it",
+			"op", "new", "host", u.Host)
 	}
 	if c.cfg.UserAgent == "" {
 		c.cfg.UserAgent = defaultUserAgent
@@ -78,8 +82,9 @@ func parseServerURL(raw string) (*url.URL, error) {
 }
 
 // newHTTPClient keeps connections alive (password hashing makes a new session costly on
-// Nextcloud) and bounds the wait for headers but not the body: downloads may be large.
-func newHTTPClient(insecure bool) *http.Client {
+// Nextcloud) and the server's session cookies, and bounds the wait for headers but not
+// the body: downloads may be large.
+func newHTTPClient(insecure bool, host string) *http.Client {
 	tr := &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
 		DialContext: (&net.Dialer{
@@ -97,16 +102,7 @@ func newHTTPClient(insecure bool) *http.Client {
 	if insecure {
 		tr.TLSClientConfig = &tls.Config{InsecureSkipVerify: true} // the user asked for it
 	}
-	return &http.Client{Transport: tr, CheckRedirect: sameMethodRedirect}
-}
-
-// sameMethodRedirect follows a redirect only when the method survives it: net/http turns
-// a redirected PROPFIND into a GET, whose answer would be misread.
-func sameMethodRedirect(req *http.Request, via []*http.Request) error {
-	if len(via) >= 5 || req.Method != via[0].Method {
-		return http.ErrUseLastResponse
-	}
-	return nil
+	return &http.Client{Transport: tr, CheckRedirect: checkRedirect, Jar: newServerJar(host)}
 }
 
 // Info returns what Discover learned (zero Dialect before it ran).
@@ -217,6 +213,13 @@ func (c *Client) transportError(ctx context.Context, op, path string, err error)
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return fmt.Errorf("davclient: %s %q: %w", op, path, err)
+	}
+	var refused *errRedirectRefused
+	if errors.As(err, &refused) {
+		return &Error{Op: op, Path: path, Kind: ErrBadResponse, Message: refused.reason}
+	}
+	if msg := tlsProblem(err, c.cfg.URL); msg != "" {
+		return &Error{Op: op, Path: path, Kind: ErrTLS, Message: msg, Cause: err}
 	}
 	return &Error{Op: op, Path: path, Kind: ErrTransient, Cause: err}
 }

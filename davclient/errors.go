@@ -20,6 +20,7 @@ var (
 	ErrTransient           = errors.New("the server is unreachable or failing, try again later")        // network, 5xx, 429
 	ErrBadResponse         = errors.New("the server sent an answer ncvfs cannot use")                   // bad XML, wrong type
 	ErrUnsupported         = errors.New("the server does not support this")                             // 501, chunked upload on generic WebDAV
+	ErrTLS                 = errors.New("no secure connection to the server")                           // https to a plain-HTTP server, bad certificate
 )
 
 // Error describes one failed request.

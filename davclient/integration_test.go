@@ -6,10 +6,12 @@ import (
 	"crypto/sha1"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -272,5 +274,35 @@ func TestIntegrationFaults(t *testing.T) {
 	s.AddFault(davtest.Fault{Method: "PROPFIND", Body: []byte(`<d:multistatus xmlns:d="DAV:"><d:response><d:href>/remote.php/dav/files/alice-ldap-7/../x</d:href>`)})
 	if _, err := c.List(ctx, "", func(davclient.Entry) error { return nil }); !errors.Is(err, davclient.ErrBadResponse) {
 		t.Errorf("hostile truncated body: %v", err)
+	}
+}
+
+// A wrong stored checksum is recomputed by the server on request; the ETag stays.
+func TestIntegrationRecalculateChecksum(t *testing.T) {
+	s, c := start(t)
+	ctx := context.Background()
+	data := []byte("the real bytes")
+	if _, err := s.WriteFile("sum.txt", data, time.Unix(1500000000, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetChecksum("sum.txt", "SHA1:0000000000000000000000000000000000000000"); err != nil {
+		t.Fatal(err)
+	}
+	before, err := c.Stat(ctx, "sum.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, err := c.RecalculateChecksum(ctx, "sum.txt")
+	want := fmt.Sprintf("SHA1:%x", sha1.Sum(data))
+	if err != nil || !strings.EqualFold(sum, want) {
+		t.Fatalf("recalculated %q, %v; want %s", sum, err, want)
+	}
+	after, err := c.Stat(ctx, "sum.txt")
+	if err != nil || !strings.EqualFold(after.Checksums, want) || after.ETag != before.ETag {
+		t.Errorf("after the recalculation: checksums %q etag %s (before %s), %v", after.Checksums, after.ETag, before.ETag, err)
+	}
+	s.AddFault(davtest.Fault{Method: "PATCH", Status: 501})
+	if _, err := c.RecalculateChecksum(ctx, "sum.txt"); !errors.Is(err, davclient.ErrUnsupported) {
+		t.Errorf("server without it: %v, want ErrUnsupported", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Mkcol creates a folder and returns its file id (0 when the server sends none).
@@ -100,4 +101,28 @@ func (c *Client) transferHeaders(ctx context.Context, op, from, to string, overw
 		ow = "T"
 	}
 	return http.Header{"Destination": {dest}, "Overwrite": {ow}}, u, nil
+}
+
+// RecalculateChecksum asks a Nextcloud server to hash a file's stored bytes again and
+// keep that as its checksum (PATCH with X-Recalculate-Hash, as the desktop client does
+// when a download does not match the stored checksum, which can be wrong). It returns
+// the new checksum ("SHA1:<hex>"). Servers without it answer ErrUnsupported (405, 501).
+func (c *Client) RecalculateChecksum(ctx context.Context, path string) (string, error) {
+	u, err := c.itemURL(ctx, "recalculate-checksum", path)
+	if err != nil {
+		return "", err
+	}
+	h := http.Header{"X-Recalculate-Hash": {"SHA1"}}
+	resp, err := c.do(ctx, call{op: "recalculate-checksum", path: path, method: http.MethodPatch, url: u,
+		header: h, idempotent: true})
+	if err != nil {
+		return "", err
+	}
+	defer drainClose(resp.Body)
+	sum := strings.TrimSpace(resp.Header.Get("OC-Checksum"))
+	if !strings.HasPrefix(strings.ToUpper(sum), "SHA1:") {
+		return "", &Error{Op: "recalculate-checksum", Path: path, Status: resp.StatusCode, Kind: ErrBadResponse,
+			Message: "the answer carries no SHA1 checksum"}
+	}
+	return sum, nil
 }

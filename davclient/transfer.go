@@ -35,7 +35,9 @@ func (c *Client) Get(ctx context.Context, path string, opt GetOptions) (*GetResp
 			h.Set("Range", fmt.Sprintf("bytes=%d-", opt.Offset))
 		}
 	}
-	if opt.IfMatch != "" {
+	// A weak ETag never matches If-Match (RFC 9110 compares strongly): it would only
+	// fetch a 412. Without the header, the answer's ETag is compared instead (below).
+	if opt.IfMatch != "" && !IsWeak(opt.IfMatch) {
 		h.Set("If-Match", opt.IfMatch)
 	}
 	resp, err := c.do(ctx, call{op: "get", path: path, method: http.MethodGet, url: u, header: h, idempotent: true})
@@ -63,7 +65,7 @@ func (c *Client) openDownload(ctx context.Context, path string, opt GetOptions, 
 		// Nextcloud answers GET on a folder with 200 and an HTML page.
 		return nil, fail(ErrBadResponse, "the server sent a web page without an ETag (GET on a folder?)")
 	}
-	if opt.IfMatch != "" && etag != "" && !sameETag(etag, opt.IfMatch) {
+	if opt.IfMatch != "" && etag != "" && !SameVersion(etag, opt.IfMatch) {
 		return nil, fail(ErrPrecondition, "the file changed on the server (ETag "+cleanMessage(etag)+")")
 	}
 	g := &GetResponse{
@@ -173,11 +175,22 @@ func parseContentRange(v string) (start, end, total int64, ok bool) {
 	return start, end, total, true
 }
 
-// sameETag compares two ETags ignoring the weak marker: the server already applied
-// If-Match strongly; a proxy that weakens the header does not change the content.
-func sameETag(a, b string) bool {
-	return strings.TrimPrefix(a, "W/") == strings.TrimPrefix(b, "W/")
+// SameVersion reports whether two ETags, as servers send them, name the same version of
+// an item: equal, or equal but for the weak marker. Apache answers W/"x" for a file
+// modified within the current second and "x" for the same file a second later (its tag
+// is made of size and mtime in microseconds, so the value alone names the version), and a
+// proxy that compresses may weaken a tag without changing the content. An empty ETag
+// names no version. Never use a weak ETag for If-Match: it never matches.
+func SameVersion(a, b string) bool {
+	return a != "" && b != "" && StrongForm(a) == StrongForm(b)
 }
+
+// IsWeak reports whether etag carries the weak marker W/.
+func IsWeak(etag string) bool { return strings.HasPrefix(etag, "W/") }
+
+// StrongForm is etag without its weak marker: the form a server announces once the
+// version is settled (see SameVersion).
+func StrongForm(etag string) string { return strings.TrimPrefix(etag, "W/") }
 
 // Put uploads body (exactly size bytes; -1 if unknown) to path in one request. It is
 // never retried: the body is read once, and a repeated PUT after a lost answer could

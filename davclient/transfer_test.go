@@ -256,3 +256,49 @@ func TestMoveCopyDeleteHeaders(t *testing.T) {
 		t.Error("DELETE of the root accepted")
 	}
 }
+
+func TestSameVersion(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		same bool
+	}{
+		{`"5-61a"`, `"5-61a"`, true},
+		{`W/"5-61a"`, `"5-61a"`, true},
+		{`"5-61a"`, `W/"5-61a"`, true},
+		{`W/"5-61a"`, `W/"5-61a"`, true},
+		{`W/"5-61a"`, `"5-61b"`, false},
+		{`"5-61a"`, `"5-61b"`, false},
+		{``, ``, false},
+		{`W/""`, ``, false},
+	} {
+		if got := SameVersion(c.a, c.b); got != c.same {
+			t.Errorf("SameVersion(%s, %s) = %v, want %v", c.a, c.b, got, c.same)
+		}
+	}
+}
+
+// Apache answers a weak ETag for a file written within the current second; sent back in
+// If-Match it never matches (412). Get sends none and compares the answer's ETag.
+func TestGetNeverSendsAWeakIfMatch(t *testing.T) {
+	var ifMatch []string
+	answer := `"abc"`
+	env := newEnv(t, func(w http.ResponseWriter, r *http.Request) {
+		ifMatch = append(ifMatch, r.Header.Get("If-Match"))
+		w.Header().Set("ETag", answer)
+		io.WriteString(w, "data")
+	})
+	ctx := context.Background()
+	g, err := env.c.Get(ctx, "a.txt", GetOptions{IfMatch: `W/"abc"`})
+	if err != nil || readAll(t, g) != "data" {
+		t.Fatalf("weak ETag of the same version: %v", err)
+	}
+	answer = `"other"`
+	if _, err := env.c.Get(ctx, "a.txt", GetOptions{IfMatch: `W/"abc"`}); !errors.Is(err, ErrPrecondition) {
+		t.Errorf("another version answered: err = %v, want ErrPrecondition", err)
+	}
+	for _, h := range ifMatch {
+		if h != "" {
+			t.Errorf("If-Match %q sent for a weak ETag", h)
+		}
+	}
+}

@@ -76,6 +76,12 @@ const (
 	// NAT that forgot the connection) otherwise keeps its readers waiting until TCP gives
 	// up, minutes later.
 	DefaultStallTimeout = 30 * time.Second
+	// DefaultLockedWait: how long a download waits for a file the server answers 423
+	// Locked for. Nextcloud locks a file while another client uploads it (PROPFIND still
+	// answers); such an upload usually ends within seconds.
+	DefaultLockedWait = 30 * time.Second
+	// lockedPause bounds one pause between tries of a locked file.
+	lockedPause = 2 * time.Second
 )
 
 // ErrChangedWhileOpen: the file changed on the server after this handle had read from it;
@@ -105,6 +111,8 @@ type FetcherConfig struct {
 	OnNoSpace func()
 	// StallTimeout: see DefaultStallTimeout (the default when zero).
 	StallTimeout time.Duration
+	// LockedWait: see DefaultLockedWait (the default when zero).
+	LockedWait time.Duration
 }
 
 // Fetcher hydrates file content on demand: one shared set of transfers per file, each
@@ -123,6 +131,11 @@ type Fetcher struct {
 	dropContent func(id uint64) error
 	// datasync is fdatasync(2); tests count what it is given.
 	datasync func(*os.File) error
+
+	// sumStrikes counts, per file, the downloads of one version (ETag) that did not
+	// match the server's checksum, so a file released and opened again is not
+	// downloaded forever. Guarded by mu.
+	sumStrikes map[uint64]sumStrike
 
 	// background counts transfers, verifications and releases, so Close can wait.
 	background sync.WaitGroup
@@ -264,12 +277,16 @@ func NewFetcher(cfg FetcherConfig) *Fetcher {
 	if cfg.StallTimeout <= 0 {
 		cfg.StallTimeout = DefaultStallTimeout
 	}
+	if cfg.LockedWait <= 0 {
+		cfg.LockedWait = DefaultLockedWait
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	f := &Fetcher{cfg: cfg, log: log, sem: make(chan struct{}, cfg.MaxTransfers),
-		files: make(map[uint64]*fileState), pending: make(map[uint64]chan struct{}), records: make(chan *recordReq, recordBatchMax),
+		files: make(map[uint64]*fileState), pending: make(map[uint64]chan struct{}),
+		sumStrikes: make(map[uint64]sumStrike), records: make(chan *recordReq, recordBatchMax),
 		stopRecorder: make(chan struct{}), recorderDone: make(chan struct{})}
 	f.dropContent = cfg.Store.DropContent
 	f.datasync = func(fh *os.File) error { return unix.Fdatasync(int(fh.Fd())) }
@@ -315,11 +332,24 @@ type fileState struct {
 	retired       []*os.File // content files of replaced versions, closed on release
 	touched       time.Time  // last LRU touch
 	// noIfMatch: the server refused If-Match for a version that had not changed (Apache
-	// answers weak ETags for files written within the current second, and a weak ETag
-	// never matches). Transfers then compare the answer's ETag themselves.
+	// answers weak ETags for files written within the current second, and no If-Match
+	// matches a weak ETag). Transfers then compare the answer's ETag themselves.
 	noIfMatch bool
-	wg        sync.WaitGroup // running transfers
+	// badSum: this version failed its checksum twice; reads fail with it rather than
+	// download it again.
+	badSum error
+	wg     sync.WaitGroup // running transfers
 }
+
+// sumStrike is how many downloads of version etag failed the checksum.
+type sumStrike struct {
+	etag string
+	n    int
+}
+
+// maxSumStrikes: downloads of one version that may fail the checksum. The second
+// download tells a transfer gone wrong from bytes that differ on the server.
+const maxSumStrikes = 2
 
 // transfer is one GET filling [pos, end) of a file.
 type transfer struct {
@@ -404,6 +434,9 @@ func (f *Fetcher) load(id uint64) (*fileState, error) {
 	}
 	st := &fileState{id: id, etag: it.ETag, size: max(it.Size, 0), checksum: sha1Of(it.Checksums),
 		wake: make(chan struct{})}
+	if k := f.sumStrikes[id]; k.etag == it.ETag && k.n >= maxSumStrikes {
+		st.badSum = errBadSum(it.ETag)
+	}
 	path := f.cfg.Store.ContentPath(id)
 	if fh, err := os.OpenFile(path, os.O_RDWR, 0); err == nil {
 		rec, ok, err := f.cfg.Store.Content(id)
@@ -578,6 +611,9 @@ func (h *Handle) Locate(ctx context.Context, off int64, n int) (Location, error)
 			return Location{}, io.EOF
 		}
 		end := min(off+int64(n), st.size)
+		if st.badSum != nil {
+			return Location{}, st.badSum
+		}
 		if st.have.has(off, end) {
 			h.started = true
 			st.noteRead(off, end)
@@ -698,7 +734,7 @@ func (f *Fetcher) run(ctx context.Context, st *fileState, x *transfer, gen uint6
 	st.broadcast()
 	st.mu.Unlock()
 	if versionMoved && ctx.Err() == nil {
-		f.versionChanged(st, gen) // waiters go on with the new version, or without If-Match
+		f.versionChanged(st, gen, ifMatch != "") // waiters go on with the new version, or without If-Match
 		return
 	}
 	if !paused {
@@ -715,10 +751,15 @@ var errFarAhead = errors.New("the download is far enough ahead of its reader")
 func (f *Fetcher) transfer(ctx context.Context, st *fileState, x *transfer, gen uint64, etag, ifMatch string) error {
 	select {
 	case f.sem <- struct{}{}:
-		defer func() { <-f.sem }()
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	holding := true // a slot of f.sem; given back while waiting for a lock
+	defer func() {
+		if holding {
+			<-f.sem
+		}
+	}()
 	path, err := f.cfg.Store.Path(st.id)
 	if err != nil {
 		return fmt.Errorf("hydrate: path of %d: %w", st.id, err)
@@ -746,8 +787,10 @@ func (f *Fetcher) transfer(ctx context.Context, st *fileState, x *transfer, gen 
 	buf := make([]byte, min(chunkSize, max(x.end-x.pos, 1)))
 	var lastErr error
 	lastRecord := time.Now()
+	var lockedSince time.Time
+	locked := false // the last try met a lock: it paused already and counts as no attempt
 	for attempt := 0; attempt < transferAttempts; attempt++ {
-		if attempt > 0 {
+		if attempt > 0 && !locked {
 			select {
 			case <-time.After(time.Duration(attempt*attempt) * 100 * time.Millisecond):
 			case <-ctx.Done():
@@ -761,6 +804,19 @@ func (f *Fetcher) transfer(ctx context.Context, st *fileState, x *transfer, gen 
 			return nil
 		}
 		err := f.attempt(ctx, st, x, gen, etag, path, ifMatch, pos, buf, &fileReady, &lastRecord)
+		locked = errors.Is(err, davclient.ErrLocked)
+		if locked {
+			if lockedSince.IsZero() {
+				lockedSince = time.Now()
+				f.log.Info("the file is locked on the server (another client is uploading it?); waiting",
+					"op", "get", "path", path, "fileid", st.id, "wait", f.cfg.LockedWait)
+			}
+			if err := f.waitForLock(ctx, lockedSince, &holding); err != nil {
+				return err
+			}
+			attempt--
+			continue
+		}
 		if err == nil || errors.Is(err, errFarAhead) || errors.Is(err, errVersionMoved) ||
 			errors.Is(err, davclient.ErrPrecondition) || ctx.Err() != nil {
 			return err
@@ -776,6 +832,33 @@ func (f *Fetcher) transfer(ctx context.Context, st *fileState, x *transfer, gen 
 		lastErr = err
 	}
 	return fmt.Errorf("hydrate: download of %q gave up after %d attempts: %w", path, transferAttempts, lastErr)
+}
+
+// waitForLock pauses before the next try of a locked file, with a growing pause, giving
+// back the transfer slot meanwhile; ErrLocked once the file stayed locked for LockedWait.
+func (f *Fetcher) waitForLock(ctx context.Context, since time.Time, holding *bool) error {
+	left := f.cfg.LockedWait - time.Since(since)
+	if left <= 0 {
+		return fmt.Errorf("hydrate: the file stayed locked on the server for %s (another client is uploading it?); try again later: %w",
+			f.cfg.LockedWait, davclient.ErrLocked)
+	}
+	pause := min(max(time.Since(since), 100*time.Millisecond), lockedPause, left)
+	<-f.sem
+	*holding = false
+	t := time.NewTimer(pause)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case f.sem <- struct{}{}:
+		*holding = true
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // errStalled: nothing arrived for StallTimeout; the attempt is dropped and resumed.
@@ -800,7 +883,7 @@ func (f *Fetcher) attempt(ctx context.Context, st *fileState, x *transfer, gen u
 		return stalled(err)
 	}
 	defer resp.Body.Close()
-	if resp.ETag != "" && strings.TrimPrefix(resp.ETag, "W/") != strings.TrimPrefix(etag, "W/") {
+	if resp.ETag != "" && !davclient.SameVersion(resp.ETag, etag) {
 		return errVersionMoved // a server that ignores If-Match: compare ourselves
 	}
 	if *fileReady != nil {
@@ -1058,6 +1141,9 @@ func (f *Fetcher) verify(st *fileState, gen uint64, etag string, fh *os.File, si
 		if _, err = io.Copy(h, io.NewSectionReader(fh, 0, size)); err == nil {
 			if got := hex.EncodeToString(h.Sum(nil)); got != want {
 				err = fmt.Errorf("%w (SHA1 %s, server says %s)", ErrChecksum, got, want)
+				if f.repairChecksum(st, gen, etag, size, got) {
+					err = nil
+				}
 			}
 		}
 	}
@@ -1071,20 +1157,82 @@ func (f *Fetcher) verify(st *fileState, gen uint64, etag string, fh *os.File, si
 	}
 	st.mu.Unlock()
 	if errors.Is(err, ErrChecksum) {
-		f.log.Error("downloaded file is corrupt, dropping it", "op", "verify", "fileid", st.id, "err", err)
+		f.mu.Lock()
+		k := f.sumStrikes[st.id]
+		if k.etag != etag {
+			k = sumStrike{etag: etag}
+		}
+		k.n++
+		f.sumStrikes[st.id] = k
+		f.mu.Unlock()
 		st.mu.Lock()
+		if k.n >= maxSumStrikes && st.gen == gen {
+			st.badSum = fmt.Errorf("%w; %w", errBadSum(etag), err)
+		}
 		st.failures++
 		st.lastErr = err
 		st.mu.Unlock()
+		if k.n >= maxSumStrikes {
+			f.log.Error("downloaded file does not match the server's checksum again; it is not downloaded again until it changes on the server",
+				"op", "verify", "fileid", st.id, "etag", etag, "err", err)
+		} else {
+			f.log.Warn("downloaded file does not match the server's checksum; dropping it, it will be downloaded once more",
+				"op", "verify", "fileid", st.id, "etag", etag, "err", err)
+		}
 		f.reset(st, gen, nil)
 	} else if err != nil && !errors.Is(err, cache.ErrStale) {
 		f.log.Warn("cannot mark content local", "op", "verify", "fileid", st.id, "err", err)
 	}
 }
 
+// errBadSum is what reads of a version that failed its checksum for good return.
+func errBadSum(etag string) error {
+	return fmt.Errorf("%w: version %s was downloaded twice and differed from the checksum both times", ErrChecksum, etag)
+}
+
+// repairChecksum decides, as the desktop client does, whether the server's stored
+// checksum is what is wrong (Nextcloud stores what uploaders claim, unverified): the
+// server hashes its bytes again (davclient.RecalculateChecksum), and when that gives the
+// hash of the bytes received while ETag and size still hold, the corrected checksum is
+// stored and the bytes kept. It reports whether it did so.
+func (f *Fetcher) repairChecksum(st *fileState, gen uint64, etag string, size int64, got string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	path, err := f.cfg.Store.Path(st.id)
+	if err != nil {
+		return false
+	}
+	sum, err := f.cfg.Client.RecalculateChecksum(ctx, path)
+	if err != nil || sha1Of(sum) != got {
+		f.log.Info("the server does not vouch for the downloaded bytes", "op", "recalculate-checksum",
+			"fileid", st.id, "etag", etag, "server", sum, "err", err)
+		return false
+	}
+	e, err := f.cfg.Client.Stat(ctx, path)
+	if err != nil || !davclient.SameVersion(e.ETag, etag) || e.Size != size {
+		return false // changed meanwhile: the version check will see to it
+	}
+	it := itemFromEntry(e, st.id)
+	if sha1Of(it.Checksums) != got {
+		it.Checksums = sum
+	}
+	if _, err := f.cfg.Store.UpdateRemote(it); err != nil {
+		f.log.Warn("cannot store the corrected checksum", "op", "recalculate-checksum", "fileid", st.id, "err", err)
+		return false
+	}
+	st.mu.Lock()
+	if st.gen == gen {
+		st.checksum = got
+	}
+	st.mu.Unlock()
+	f.log.Info("the server's stored checksum was wrong; it recomputed it to match the download",
+		"op", "recalculate-checksum", "fileid", st.id, "etag", etag, "checksum", sum)
+	return true
+}
+
 // versionChanged refreshes the file's metadata from the server after a transfer found
 // another version, then drops the old bytes.
-func (f *Fetcher) versionChanged(st *fileState, gen uint64) {
+func (f *Fetcher) versionChanged(st *fileState, gen uint64, sentIfMatch bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	path, err := f.cfg.Store.Path(st.id)
@@ -1092,9 +1240,12 @@ func (f *Fetcher) versionChanged(st *fileState, gen uint64) {
 		var e davclient.Entry
 		if e, err = f.cfg.Client.Stat(ctx, path); err == nil {
 			st.mu.Lock()
-			unchanged := st.gen == gen && e.ETag == st.etag && e.Size == st.size
-			first := unchanged && !st.noIfMatch
-			if first {
+			unchanged := st.gen == gen && davclient.SameVersion(e.ETag, st.etag) && e.Size == st.size
+			// A refused If-Match for an unchanged file is spurious, however many
+			// transfers sent one before the first refusal was understood.
+			spurious := unchanged && sentIfMatch
+			first := spurious && !st.noIfMatch
+			if spurious {
 				st.noIfMatch = true
 				st.broadcast() // waiters retry, without If-Match
 			} else if unchanged {
@@ -1170,6 +1321,9 @@ func (f *Fetcher) reset(st *fileState, gen uint64, cause error) {
 	st.have, st.unrecorded = nil, nil
 	st.verified, st.seqRun = false, 0
 	if err == nil {
+		if it.ETag != st.etag {
+			st.badSum = nil
+		}
 		st.etag, st.size, st.checksum = it.ETag, max(it.Size, 0), sha1Of(it.Checksums)
 	} else if cause == nil {
 		cause = err

@@ -3,18 +3,21 @@ package hydrate
 import (
 	"bytes"
 	"context"
+	"crypto/sha1"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ncvfs/ncvfs/cache"
+	"github.com/ncvfs/ncvfs/davclient"
 	"github.com/ncvfs/ncvfs/davclient/davtest"
 )
 
@@ -26,10 +29,18 @@ type contentFixture struct {
 
 func newContentFixture(t *testing.T) *contentFixture {
 	t.Helper()
+	return newContentFixtureWith(t, func(*FetcherConfig) {})
+}
+
+// newContentFixtureWith lets a test change the Fetcher's configuration.
+func newContentFixtureWith(t *testing.T, configure func(*FetcherConfig)) *contentFixture {
+	t.Helper()
 	f := newFixture(t, time.Hour)
 	client := f.lister.cfg.Client
 	cf := &contentFixture{fixture: f}
-	cf.fetcher = NewFetcher(FetcherConfig{Store: f.store, Client: client})
+	cfg := FetcherConfig{Store: f.store, Client: client}
+	configure(&cfg)
+	cf.fetcher = NewFetcher(cfg)
 	t.Cleanup(cf.fetcher.Close) // before the store closes: cleanups run last-in first-out
 	return cf
 }
@@ -851,3 +862,126 @@ func TestRecordBatchSyncsExactlyItsFiles(t *testing.T) {
 		t.Errorf("a failed flush: %v, want errNotDurable wrapping EIO", err)
 	}
 }
+
+// Nextcloud answers GET with 423 Locked while another client uploads the file. A read
+// waits for the upload to end, then returns the version the server has: here the new one,
+// whole, never mixed with the old.
+func TestLockedFileIsReadOnceTheUploadEnds(t *testing.T) {
+	cf := newContentFixtureWith(t, func(c *FetcherConfig) { c.LockedWait = 20 * time.Second })
+	const size = 300 << 10
+	id := cf.file(t, "locked.bin", size, 1)
+	cf.srv.AddFault(davtest.Fault{Method: "GET", Status: 423, For: time.Second})
+	go func() { // the other client's upload, ending while the lock holds
+		time.Sleep(300 * time.Millisecond)
+		if _, err := cf.srv.WriteSynthetic("locked.bin", size, 2, time.Unix(1700000100, 0)); err != nil {
+			t.Error(err)
+		}
+	}()
+	h, err := cf.fetcher.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if got := readAll(t, h, 64<<10); !bytes.Equal(got, davtest.SyntheticBytes(2, 0, size)) {
+		t.Fatal("the read did not return the new version whole")
+	}
+	if n := cf.srv.Counts().Requests["GET"]; n < 2 {
+		t.Errorf("%d GETs: the lock was never met", n)
+	}
+}
+
+func TestLockOutlastingTheWaitFailsClearly(t *testing.T) {
+	cf := newContentFixtureWith(t, func(c *FetcherConfig) { c.LockedWait = 300 * time.Millisecond })
+	id := cf.file(t, "locked.bin", 4096, 1)
+	cf.srv.AddFault(davtest.Fault{Method: "GET", Status: 423})
+	h, err := cf.fetcher.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	_, err = h.ReadAt(context.Background(), make([]byte, 4096), 0)
+	if !errors.Is(err, davclient.ErrLocked) || !strings.Contains(err.Error(), "stayed locked") {
+		t.Fatalf("err = %v, want ErrLocked saying how long the file stayed locked", err)
+	}
+}
+
+const wrongSum = "SHA1:0000000000000000000000000000000000000000"
+
+// fileWithChecksum is file with the given stored checksum on the server, listed.
+func (cf *contentFixture) fileWithChecksum(t *testing.T, name string, size int64, seed uint64, sum string) uint64 {
+	t.Helper()
+	id := cf.file(t, name, size, seed)
+	if err := cf.srv.SetChecksum(name, sum); err != nil {
+		t.Fatal(err)
+	}
+	// What a listing would bring: the server's folder ETags do not change with it.
+	it, err := cf.store.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	it.Checksums = sum
+	if _, err := cf.store.UpdateRemote(it); err != nil {
+		t.Fatal(err)
+	}
+	cf.srv.ResetCounts()
+	return id
+}
+
+// readOnce opens id, reads it whole, closes it and waits until the Fetcher let it go.
+func readOnce(t *testing.T, cf *contentFixture, id uint64, size int) ([]byte, error) {
+	t.Helper()
+	h, err := cf.fetcher.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, size)
+	n, err := h.ReadAt(context.Background(), buf, 0)
+	h.Close()
+	waitIdle(t, cf.fetcher, id)
+	return buf[:n], err
+}
+
+// A stored checksum that is wrong (the server recomputes it to the hash of the bytes
+// received, ETag and size unchanged) is corrected, and the file stays local.
+func TestWrongServerChecksumIsRepaired(t *testing.T) {
+	cf := newContentFixture(t)
+	const size = 100 << 10
+	id := cf.fileWithChecksum(t, "sum.bin", size, 3, wrongSum)
+	want := davtest.SyntheticBytes(3, 0, size)
+	for i := range 3 {
+		if got, err := readOnce(t, cf, id, size); err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("read %d: %d bytes, %v", i, len(got), err)
+		}
+	}
+	if n := cf.srv.Counts().Requests["GET"]; n != 1 {
+		t.Errorf("%d GETs for three reads, want 1", n)
+	}
+	it, err := cf.store.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if it.Content != cache.ContentLocal || !strings.EqualFold(sha1Of(it.Checksums), fmt.Sprintf("%x", sha1Sum(want))) {
+		t.Errorf("content %v, checksums %q: want local with the corrected checksum", it.Content, it.Checksums)
+	}
+}
+
+// When the server cannot vouch for the bytes received (here: it cannot recompute), the
+// file is downloaded at most once more, then reads fail with ErrChecksum.
+func TestWrongChecksumNotRepairedFailsAfterOneMoreDownload(t *testing.T) {
+	cf := newContentFixture(t)
+	const size = 100 << 10
+	cf.srv.AddFault(davtest.Fault{Method: "PATCH", Status: 501})
+	id := cf.fileWithChecksum(t, "bad.bin", size, 4, wrongSum)
+	var err error
+	for range 4 {
+		_, err = readOnce(t, cf, id, size)
+	}
+	if !errors.Is(err, ErrChecksum) {
+		t.Errorf("last read: %v, want ErrChecksum", err)
+	}
+	if n := cf.srv.Counts().Requests["GET"]; n > 2 {
+		t.Errorf("%d GETs, want at most one extra download", n)
+	}
+}
+
+func sha1Sum(b []byte) [20]byte { return sha1.Sum(b) }

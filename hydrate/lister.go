@@ -718,7 +718,12 @@ func (l *Lister) noteQuota(root davclient.Entry) {
 	l.SetQuota(Quota{Used: root.QuotaUsed, Available: root.QuotaAvailable, Known: true})
 }
 
-// itemFromEntry converts the wire's view of an item into the cache's, under id.
+// itemFromEntry converts the wire's view of an item into the cache's, under id. The
+// cache keeps an ETag's strong form: Apache announces a file modified within the
+// current second with W/"x" and the same version with "x" a second later, and the
+// cache, comparing tags as they are, would take that for a new version (see
+// davclient.SameVersion). Sent in If-Match while the server still says W/"x", the
+// strong form fails once (412); the Fetcher then compares the answers' ETags instead.
 func itemFromEntry(e davclient.Entry, id uint64) cache.Item {
 	return cache.Item{
 		ID:          id,
@@ -726,7 +731,7 @@ func itemFromEntry(e davclient.Entry, id uint64) cache.Item {
 		IsDir:       e.IsDir,
 		Size:        e.Size,
 		MTime:       e.ModTime,
-		ETag:        e.ETag,
+		ETag:        davclient.StrongForm(e.ETag),
 		Permissions: e.Permissions,
 		PermsKnown:  e.HasPermissions,
 		OwnerID:     e.OwnerID,

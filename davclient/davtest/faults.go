@@ -38,11 +38,15 @@ type Fault struct {
 	Delay time.Duration
 	// BytesPerSecond > 0 throttles the response body.
 	BytesPerSecond int64
+	// For > 0 ends the fault that long after AddFault: a file locked by another client's
+	// upload (Status 423) for a while, say.
+	For time.Duration
 }
 
 type faultEntry struct {
-	f    Fault
-	seen int
+	f     Fault
+	seen  int
+	until time.Time // zero: no end
 }
 
 type faultSet struct {
@@ -53,6 +57,9 @@ type faultSet struct {
 // AddFault installs f; the returned function removes it (safe to call twice).
 func (s *Server) AddFault(f Fault) (remove func()) {
 	e := &faultEntry{f: f}
+	if f.For > 0 {
+		e.until = time.Now().Add(f.For)
+	}
 	s.faults.mu.Lock()
 	s.faults.faults = append(s.faults.faults, e)
 	s.faults.mu.Unlock()
@@ -86,6 +93,9 @@ func (fs *faultSet) match(r *http.Request) (act faultAction, any bool) {
 			continue
 		}
 		if f.PathPrefix != "" && !strings.HasPrefix(r.URL.Path, f.PathPrefix) {
+			continue
+		}
+		if !e.until.IsZero() && !time.Now().Before(e.until) {
 			continue
 		}
 		e.seen++

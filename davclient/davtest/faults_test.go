@@ -195,3 +195,26 @@ func TestFaultStallAfter(t *testing.T) {
 		t.Error("the stalled body ended without an error")
 	}
 }
+
+// A file locked by another client's upload: 423 for a while, then served again.
+func TestFaultFor(t *testing.T) {
+	s := newTestServer(t, Options{})
+	wireTree(t, s)
+	s.AddFault(Fault{Method: "GET", Status: http.StatusLocked, For: 200 * time.Millisecond})
+	resp, body := call(t, s, http.MethodGet, "wire/a.txt", "")
+	wantStatus(t, resp, body, http.StatusLocked)
+	if !strings.Contains(body, `OCA\DAV\Connector\Sabre\Exception\FileLocked`) {
+		t.Errorf("423 body %s", body)
+	}
+	resp, body = call(t, s, "PROPFIND", "wire/", "", "Depth", "0")
+	wantStatus(t, resp, body, http.StatusMultiStatus)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, body = call(t, s, http.MethodGet, "wire/a.txt", "")
+		if resp.StatusCode != http.StatusLocked || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	wantStatus(t, resp, body, http.StatusOK)
+}

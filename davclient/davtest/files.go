@@ -90,6 +90,8 @@ func (s *Server) serveFiles(w http.ResponseWriter, r *http.Request, ep filesEndp
 		s.moveOrCopy(w, r, fr, false)
 	case "PROPPATCH":
 		s.proppatch(w, r, ep, fr)
+	case http.MethodPatch:
+		s.recalculateHash(w, r, fr)
 	case http.MethodOptions:
 		h := w.Header()
 		h.Set("Allow", allowHeader)
@@ -548,4 +550,29 @@ func (s *Server) proppatch(w http.ResponseWriter, r *http.Request, ep filesEndpo
 	m.end()
 	_ = bw.Flush()
 	_, _ = w.Write(b.Bytes())
+}
+
+// recalculateHash answers PATCH with X-Recalculate-Hash: the stored bytes are hashed
+// again and that becomes the file's checksum (Nextcloud's checksum-update, as the desktop
+// client uses it for a stored checksum that turned out wrong). The ETag stays.
+func (s *Server) recalculateHash(w http.ResponseWriter, r *http.Request, fr filesRequest) {
+	if !strings.EqualFold(r.Header.Get("X-Recalculate-Hash"), "SHA1") {
+		writeDavError(w, &davError{status: http.StatusBadRequest, exception: exBadRequest,
+			message: "Only SHA1 is supported by this test server; X-Recalculate-Hash is required"})
+		return
+	}
+	s.mu.Lock()
+	n := s.lookupLocked(fr.parts)
+	if n == nil || n.isDir {
+		s.mu.Unlock()
+		writeDavError(w, notFound(fr.rel))
+		return
+	}
+	h := sha1.New()
+	writeContent(h, n.data, 0, n.data.Size())
+	n.checksum = "SHA1:" + hex.EncodeToString(h.Sum(nil))
+	sum := n.checksum
+	s.mu.Unlock()
+	w.Header().Set("OC-Checksum", sum)
+	w.WriteHeader(http.StatusNoContent)
 }

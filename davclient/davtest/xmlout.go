@@ -20,6 +20,7 @@ const (
 	exInsufficient     = `Sabre\DAV\Exception\InsufficientStorage`
 	exRange            = `Sabre\DAV\Exception\RequestedRangeNotSatisfiable`
 	exInvalidPath      = `OCA\DAV\Connector\Sabre\Exception\InvalidPath`
+	exFileLocked       = `OCA\DAV\Connector\Sabre\Exception\FileLocked`
 	exServiceUnavail   = `Sabre\DAV\Exception\ServiceUnavailable`
 	exInvalidArgument  = `InvalidArgumentException`
 	exGeneric          = `Sabre\DAV\Exception`
@@ -93,6 +94,8 @@ func exceptionFor(status int) string {
 		return exServiceUnavail
 	case http.StatusNotImplemented:
 		return exNotImplemented
+	case http.StatusLocked:
+		return exFileLocked // another client's upload holds the file
 	}
 	return exGeneric
 }

@@ -3,6 +3,7 @@ package session
 import (
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"net/http"
@@ -190,3 +191,63 @@ func withoutFolderMtimes(m map[string]treeEntry) map[string]treeEntry {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+// Apache answers a weak W/"..." ETag, in PROPFIND and GET alike, for a file modified
+// within the current second, and the strong form of the same tag afterwards. A file
+// written just before the mount must read back right, also through a handle opened while
+// its tag was weak and read on after a relisting brought the strong form.
+func TestInteropApacheFileWrittenJustBeforeTheMount(t *testing.T) {
+	s := realservers.StartApache(t)
+	// A modification time a little ahead keeps the tag weak while the mount lists and
+	// reads, whatever the machine's speed; it turns strong once that time has passed.
+	mtime := time.Now().Add(3 * time.Second)
+	small := []byte("written just now\n")
+	large := make([]byte, 300<<10+7)
+	for i := range large {
+		large[i] = byte(rand.Uint32())
+	}
+	if err := s.Seed("fresh.txt", small, mtime); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Seed("fresh.bin", large, mtime); err != nil {
+		t.Fatal(err)
+	}
+	proxy, viaProxy := newCountingProxy(t, s.URL)
+	_, mp := mount(t, mountOpts{url: viaProxy, user: s.User, password: s.Password,
+		listingTTL: 50 * time.Millisecond, kernelTTL: 50 * time.Millisecond})
+
+	got, err := os.ReadFile(filepath.Join(mp, "fresh.txt"))
+	if err != nil || string(got) != string(small) {
+		t.Fatalf("cat of a file written just before the mount: %q, %v", got, err)
+	}
+	f, err := os.Open(filepath.Join(mp, "fresh.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	head := make([]byte, 4096)
+	if _, err := io.ReadFull(f, head); err != nil || string(head) != string(large[:4096]) {
+		t.Fatalf("first read while the tag is weak: %v", err)
+	}
+	if !time.Now().Before(mtime) {
+		t.Fatalf("the tag was no longer weak while reading; the test needs a later mtime")
+	}
+
+	// Once the tag is strong, a relisting sees its strong form: the same version.
+	time.Sleep(time.Until(mtime.Add(1500 * time.Millisecond)))
+	if _, err := os.ReadDir(mp); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(f)
+	if err != nil || string(rest) != string(large[4096:]) {
+		t.Fatalf("reading on through the same handle: %d bytes, %v", len(rest), err)
+	}
+	gets := proxy.count("GET")
+	got, err = os.ReadFile(filepath.Join(mp, "fresh.txt"))
+	if err != nil || string(got) != string(small) {
+		t.Fatalf("cat after the tag turned strong: %q, %v", got, err)
+	}
+	if n := proxy.count("GET") - gets; n != 0 {
+		t.Errorf("the strong form of the same tag downloaded the file again (%d GETs)", n)
+	}
+}
