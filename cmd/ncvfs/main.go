@@ -29,10 +29,10 @@ const usage = `ncvfs — Nextcloud virtual files for Linux
 Usage:
   ncvfs mount [flags] URL MOUNTPOINT   mount an account (runs in the foreground; Ctrl-C unmounts)
   ncvfs unmount MOUNTPOINT             unmount (also a mount left by a process that died)
-  ncvfs demo [MOUNTPOINT]              start a built-in sample server on loopback and mount it
+  ncvfs demo [flags] [MOUNTPOINT]      start a built-in sample server on loopback and mount it
   ncvfs version                        print the version
 
-Run "ncvfs mount -h" for the mount flags.
+Run "ncvfs help COMMAND" (or "ncvfs COMMAND -h") for a command's flags.
 `
 
 func main() {
@@ -50,13 +50,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "mount":
 		err = cmdMount(args[1:], stdout, stderr)
 	case "unmount", "umount":
-		err = cmdUnmount(args[1:])
+		err = cmdUnmount(args[1:], stdout)
 	case "demo":
 		err = cmdDemo(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
-		fmt.Fprintln(stdout, "ncvfs", version)
+		err = cmdVersion(args[1:], stdout)
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		return cmdHelp(args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "ncvfs: unknown command %q\n\n%s", args[0], usage)
 		return 2
@@ -67,7 +67,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
-			fmt.Fprintf(stderr, "ncvfs: %v\n", err)
+			fmt.Fprintf(stderr, "ncvfs: %v\nRun \"ncvfs %s -h\" for help.\n", err, args[0])
 			return 2
 		}
 		fmt.Fprintf(stderr, "ncvfs: %v\n", err)
@@ -76,9 +76,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-type usageError struct{ msg string }
+// cmdHelp answers "ncvfs help [COMMAND]": the general usage, or COMMAND's own.
+func cmdHelp(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || strings.HasPrefix(args[0], "-") {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	return run([]string{args[0], "-h"}, stdout, stderr)
+}
 
-func (e usageError) Error() string { return e.msg }
+func cmdVersion(args []string, stdout io.Writer) error {
+	c := subcommand{name: "version", about: "Print the version of ncvfs."}
+	if _, err := c.parse(c.flagSet(), args, stdout); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "ncvfs", version)
+	return nil
+}
 
 // mountFlags are the flags of "ncvfs mount".
 type mountFlags struct {
@@ -89,9 +103,18 @@ type mountFlags struct {
 	cacheSize, minFree                     byteSize
 }
 
+var mountCommand = subcommand{
+	name:     "mount",
+	synopsis: "[flags] URL MOUNTPOINT",
+	about: `Mount an account; ncvfs stays in the foreground, and Ctrl-C unmounts.
+
+URL is the Nextcloud/ownCloud address (https://cloud.example.com) or any WebDAV folder URL.
+Use an app password, never your login password.`,
+	minArgs: 2, maxArgs: 2,
+}
+
 func cmdMount(args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("mount", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := mountCommand.flagSet()
 	var f mountFlags
 	fl.StringVar(&f.user, "user", "", "login name (default: from ~/.netrc for the server's host)")
 	fl.StringVar(&f.passwordFile, "password-file", "", "file holding the app password (default: $NCVFS_PASSWORD, then ~/.netrc)")
@@ -105,27 +128,9 @@ func cmdMount(args []string, stdout, stderr io.Writer) error {
 	fl.Var(&f.cacheSize, "cache-size", "how much downloaded content to keep; least recently used files beyond it become placeholders again (e.g. 20G, 500M)")
 	fl.Var(&f.minFree, "min-free-space", "free space to leave on the cache's disk (e.g. 2G)")
 	fl.DurationVar(&f.listingTTL, "listing-ttl", 0, "how long a folder listing is trusted before it is checked with the server again (default 5s)")
-	fl.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: ncvfs mount [flags] URL MOUNTPOINT\n\n"+
-			"URL is the Nextcloud/ownCloud address (https://cloud.example.com) or any WebDAV folder URL.\n"+
-			"Use an app password, never your login password.\n\nFlags:\n")
-		fl.PrintDefaults()
-	}
-	// Flags may come after the positional arguments too.
-	var pos []string
-	for {
-		if err := fl.Parse(args); err != nil {
-			return err
-		}
-		if fl.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fl.Arg(0))
-		args = fl.Args()[1:]
-	}
-	if len(pos) != 2 {
-		fl.Usage()
-		return usageError{"mount needs URL and MOUNTPOINT"}
+	pos, err := mountCommand.parse(fl, args, stdout)
+	if err != nil {
+		return err
 	}
 	logger, err := newLogger(stderr, f.logLevel)
 	if err != nil {
@@ -175,11 +180,14 @@ func serveUntilSignal(ctx context.Context, stopSignals func(), s *session.Sessio
 	}
 }
 
-func cmdUnmount(args []string) error {
-	if len(args) != 1 {
-		return usageError{"usage: ncvfs unmount MOUNTPOINT"}
+func cmdUnmount(args []string, stdout io.Writer) error {
+	c := subcommand{name: "unmount", synopsis: "MOUNTPOINT", minArgs: 1, maxArgs: 1,
+		about: "Unmount an ncvfs mount, also one left behind by a process that died."}
+	pos, err := c.parse(c.flagSet(), args, stdout)
+	if err != nil {
+		return err
 	}
-	return fusefs.Unmount(args[0])
+	return fusefs.Unmount(pos[0])
 }
 
 func newLogger(w io.Writer, level string) (*slog.Logger, error) {
