@@ -101,6 +101,17 @@ func Mount(dir string, fsys *FS, opt MountOptions) (*fuse.Server, error) {
 
 // Unmount detaches a mount point left by any ncvfs process (or a dead one).
 func Unmount(dir string) error {
+	err := unmount(dir)
+	if err != nil {
+		// umount(2) says only EINVAL, fusermount3 "not found in /etc/mtab".
+		if mounted, merr := mountinfo.IsMounted(dir); merr == nil && !mounted {
+			return fmt.Errorf("%s is not mounted", dir)
+		}
+	}
+	return err
+}
+
+func unmount(dir string) error {
 	if os.Geteuid() == 0 {
 		if err := syscall.Unmount(dir, 0); err != nil {
 			if errors.Is(err, syscall.EBUSY) {

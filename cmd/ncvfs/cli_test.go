@@ -144,3 +144,11 @@ func TestDemoMountsOverANonEmptyFolderWhenAsked(t *testing.T) {
 		t.Errorf("the folder's own file after the demo: %q, %v", b, err)
 	}
 }
+
+func TestUnmountOfAFolderNotMountedSaysSo(t *testing.T) {
+	dir := t.TempDir()
+	_, errOut, code := runBinary(t, "unmount", dir)
+	if code != 1 || strings.TrimSpace(errOut) != "ncvfs: "+dir+" is not mounted" {
+		t.Errorf("unmount of a plain folder: exit %d\n%s", code, errOut)
+	}
+}
