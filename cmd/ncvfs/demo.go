@@ -78,7 +78,7 @@ folder unless MOUNTPOINT is given). Ctrl-C unmounts and removes everything it ma
 		CacheDir: cacheDir, AllowNonEmpty: *allowNonEmpty, Logger: logger,
 	})
 	if err != nil {
-		return err
+		return explainStart(err, "demo", srv.URL())
 	}
 	fmt.Fprintf(stdout, `
 ncvfs demo: a sample Nextcloud server runs at %s (user "demo"),

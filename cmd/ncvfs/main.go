@@ -149,7 +149,7 @@ func cmdMount(args []string, stdout, stderr io.Writer) error {
 		CacheSize: int64(f.cacheSize), MinFreeSpace: int64(f.minFree),
 	})
 	if err != nil {
-		return err
+		return explainStart(err, creds.user, pos[0])
 	}
 	fmt.Fprintf(stdout, "mounted %s at %s (Ctrl-C to unmount)\n", pos[0], pos[1])
 	return serveUntilSignal(ctx, stop, s, stderr)

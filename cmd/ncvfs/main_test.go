@@ -150,14 +150,31 @@ func TestWrongPasswordExitsWithAPlainMessage(t *testing.T) {
 		t.Fatalf("exit %v, want 1; stderr:\n%s", err, p.stderr)
 	}
 	msg := p.stderr.String()
-	if !strings.Contains(msg, "refused the credentials") || !strings.Contains(msg, "app password") {
-		t.Errorf("message should say the credentials were refused and what to do:\n%s", msg)
+	want := "ncvfs: the server refused the login for alice: check the user name and app password (create one in Nextcloud: Settings → Security)\n"
+	if !strings.HasSuffix(msg, want) || strings.Count(msg, "refused") != 1 {
+		t.Errorf("message should say once that the login was refused and what to do:\n%s", msg)
 	}
 	if strings.Contains(msg, "not-the-password") || strings.Contains(msg, "goroutine ") {
 		t.Errorf("message leaks the password or a stack trace:\n%s", msg)
 	}
 	if mounted, _ := mountinfo.IsMounted(mp); mounted {
 		t.Error("a mount was left behind")
+	}
+}
+
+// A server that cannot be reached is one sentence, with the network's reason and no
+// names of ncvfs internals.
+func TestUnreachableServerIsOneSentence(t *testing.T) {
+	p := start(t, []string{"NCVFS_PASSWORD=" + password}, nil,
+		"mount", "--user", "alice", "--cache-dir", t.TempDir(), "http://127.0.0.1:1/", t.TempDir())
+	if code := exitCode(p.wait(t)); code != 1 {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", code, p.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(p.stderr.String()), "\n")
+	last := lines[len(lines)-1]
+	want := "ncvfs: cannot reach the server at http://127.0.0.1:1/: check the URL and your network (connection refused)"
+	if last != want {
+		t.Errorf("last line %q, want %q", last, want)
 	}
 }
 
