@@ -29,7 +29,7 @@ folder unless MOUNTPOINT is given). Ctrl-C unmounts and removes everything it ma
 	if err != nil {
 		return err
 	}
-	logger, err := newLogger(stderr, *logLevel)
+	logger, err := startLogging(stderr, *logLevel)
 	if err != nil {
 		return err
 	}

@@ -132,7 +132,7 @@ func cmdMount(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	logger, err := newLogger(stderr, f.logLevel)
+	logger, err := startLogging(stderr, f.logLevel)
 	if err != nil {
 		return err
 	}
@@ -190,12 +190,17 @@ func cmdUnmount(args []string, stdout io.Writer) error {
 	return fusefs.Unmount(pos[0])
 }
 
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+// startLogging returns the logger for level and makes it the default, so lines that
+// libraries print with the standard log package (go-fuse does) come out in the same
+// format as ncvfs's own.
+func startLogging(w io.Writer, level string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(strings.ToLower(level))); err != nil {
 		return nil, usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", level)}
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+	logger := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	slog.SetDefault(logger) // also sends the standard logger's lines to logger, at level INFO
+	return logger, nil
 }
 
 // tuneGC makes the collector run less often: listing a large folder allocates much
