@@ -117,7 +117,7 @@ func cmdMount(args []string, stdout, stderr io.Writer) error {
 	fl := mountCommand.flagSet()
 	var f mountFlags
 	fl.StringVar(&f.user, "user", "", "login name (default: from ~/.netrc for the server's host)")
-	fl.StringVar(&f.passwordFile, "password-file", "", "file holding the app password (default: $NCVFS_PASSWORD, then ~/.netrc)")
+	fl.StringVar(&f.passwordFile, "password-file", "", "file holding the app password, readable only by you (default: $NCVFS_PASSWORD, then ~/.netrc)")
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "where metadata and content are kept (default: $XDG_CACHE_HOME/ncvfs/<user>@<host>)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.BoolVar(&f.insecure, "insecure", false, "do not verify the server's TLS certificate (only for servers you trust)")
