@@ -20,7 +20,8 @@ import (
 type MountOptions struct {
 	// FsName is shown by mount and df (e.g. "user@cloud.example.com"); never a secret.
 	FsName string
-	// AllowOther lets other users see the mount; off unless the user asks.
+	// AllowOther lets other users see the mount; off unless the user asks. It turns on
+	// default_permissions.
 	AllowOther bool
 	// AllowNonEmpty mounts over a folder that has files in it (they are hidden).
 	AllowNonEmpty bool
@@ -86,6 +87,11 @@ func Mount(dir string, fsys *FS, opt MountOptions) (*fuse.Server, error) {
 			// Without a logger go-fuse prints to the standard logger; route it to ours.
 			Logger: log.New(slogWriter{fsys}, "", 0),
 		},
+	}
+	if opt.AllowOther {
+		// Other users must be held to the permission bits ncvfs shows (a read-only share,
+		// the owner's files); ncvfs checks no permissions itself, so the kernel must.
+		options.MountOptions.Options = append(options.MountOptions.Options, "default_permissions")
 	}
 	if os.Geteuid() != 0 {
 		if _, err := exec.LookPath("fusermount3"); err != nil {
