@@ -18,6 +18,7 @@ import (
 
 	"github.com/ncvfs/ncvfs/fusefs"
 	"github.com/ncvfs/ncvfs/hydrate"
+	"github.com/ncvfs/ncvfs/internal/holders"
 	"github.com/ncvfs/ncvfs/internal/session"
 )
 
@@ -156,7 +157,9 @@ func cmdMount(args []string, stdout, stderr io.Writer) error {
 }
 
 // serveUntilSignal waits for Ctrl-C/SIGTERM or an outside unmount, then cleans up.
-// After the first signal a second one ends the process the default way.
+// While programs keep the mount busy it says so once (again only if that changes) and
+// keeps trying. After the first signal a second one ends the process the default way,
+// leaving a dead mount for `ncvfs unmount`.
 func serveUntilSignal(ctx context.Context, stopSignals func(), s *session.Session, stderr io.Writer) error {
 	done := make(chan struct{})
 	go func() { s.Wait(); close(done) }()
@@ -166,18 +169,38 @@ func serveUntilSignal(ctx context.Context, stopSignals func(), s *session.Sessio
 		stopSignals()
 		fmt.Fprintln(stderr, "ncvfs: unmounting")
 	}
+	said := ""
 	for {
 		err := s.Unmount()
 		if err == nil {
 			return nil
 		}
-		fmt.Fprintf(stderr, "ncvfs: %v; close the programs using the mount; retrying (Ctrl-C again leaves it for `ncvfs unmount`)\n", err)
+		if msg := busyMessage(s.Mountpoint(), err); msg != said {
+			fmt.Fprintln(stderr, "ncvfs: "+msg)
+			said = msg
+		}
 		select {
 		case <-time.After(2 * time.Second):
 		case <-done:
 			return s.Unmount()
 		}
 	}
+}
+
+// busyMessage is one line on why mp cannot be unmounted yet, naming the programs that
+// hold it when /proc tells.
+func busyMessage(mp string, err error) string {
+	const waiting = "; waiting (Ctrl-C again quits and leaves the mount for `ncvfs unmount %s`)"
+	if procs, _ := holders.Of(mp); len(procs) > 0 {
+		names := make([]string, len(procs))
+		for i, p := range procs {
+			names[i] = p.String()
+		}
+		return fmt.Sprintf("%s is in use by %s: close them to unmount"+waiting, mp, strings.Join(names, ", "), mp)
+	}
+	// fusermount3's answer spans lines; its first line says it.
+	first, _, _ := strings.Cut(err.Error(), "\n")
+	return fmt.Sprintf("cannot unmount yet (%s): close the programs using %s"+waiting, strings.TrimSpace(first), mp, mp)
 }
 
 func cmdUnmount(args []string, stdout io.Writer) error {
