@@ -285,7 +285,7 @@ func TestDemoMountsSamplesAndCleansUp(t *testing.T) {
 // As a normal user, ncvfs mounts through fusermount3; only that user sees the mount.
 func TestMountAsNormalUser(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Fatal("this test switches to the user nobody and must run as root (as CI does)")
+		t.Fatal("needs root: this test switches to the user nobody (run it as root, as scripts/test does)")
 	}
 	if st, err := os.Stat("/dev/fuse"); err != nil || st.Mode().Perm()&0o006 != 0o006 {
 		t.Fatal("/dev/fuse must be usable by every user (mode 0666, as the kernel creates it); scripts/test sets it")
