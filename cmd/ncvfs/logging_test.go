@@ -5,7 +5,9 @@ import (
 	"log"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -36,5 +38,24 @@ func TestStandardLogLinesShareTheFormat(t *testing.T) {
 	}
 	if !strings.Contains(lines[1], `msg="can't convert error type: x"`) {
 		t.Errorf("standard log line: %q", lines[1])
+	}
+}
+
+// --debug-fuse shows go-fuse's request log without a separate --log-level debug.
+func TestDebugFUSEShowsRequests(t *testing.T) {
+	srv := newServer(t)
+	mp := t.TempDir()
+	p := start(t, []string{"NCVFS_PASSWORD=" + password}, nil,
+		"mount", "--user", "alice", "--cache-dir", t.TempDir(), "--debug-fuse", srv.URL(), mp)
+	p.waitFor(t, "mounted")
+	if _, err := os.Stat(filepath.Join(mp, "Documents")); err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.wait(t); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, p.stderr)
+	}
+	if !strings.Contains(p.stderr.String(), `LOOKUP`) || !strings.Contains(p.stderr.String(), "op=fuse") {
+		t.Errorf("no FUSE request in the log:\n%s", p.stderr)
 	}
 }

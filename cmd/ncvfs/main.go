@@ -124,7 +124,7 @@ func cmdMount(args []string, stdout, stderr io.Writer) error {
 	fl.BoolVar(&f.insecure, "insecure", false, "do not verify the server's TLS certificate (only for servers you trust)")
 	fl.BoolVar(&f.allowOther, "allow-other", false, "let other users see the mount (needs user_allow_other in /etc/fuse.conf)")
 	fl.BoolVar(&f.allowNonEmpty, "allow-non-empty", false, "mount over a folder that is not empty (its files are hidden while mounted)")
-	fl.BoolVar(&f.debugFUSE, "debug-fuse", false, "log every FUSE request (very verbose)")
+	fl.BoolVar(&f.debugFUSE, "debug-fuse", false, "log every FUSE request (very verbose; implies --log-level debug)")
 	f.cacheSize, f.minFree = hydrate.DefaultCacheSize, hydrate.DefaultMinFreeSpace
 	fl.Var(&f.cacheSize, "cache-size", "how much downloaded content to keep; least recently used files beyond it become placeholders again (e.g. 20G, 500M)")
 	fl.Var(&f.minFree, "min-free-space", "free space to leave on the cache's disk (e.g. 2G)")
@@ -132,6 +132,9 @@ func cmdMount(args []string, stdout, stderr io.Writer) error {
 	pos, err := mountCommand.parse(fl, args, stdout)
 	if err != nil {
 		return err
+	}
+	if f.debugFUSE {
+		f.logLevel = "debug" // go-fuse's request log is logged at debug level
 	}
 	logger, err := startLogging(stderr, f.logLevel)
 	if err != nil {
