@@ -20,7 +20,8 @@ import (
 type MountOptions struct {
 	// FsName is shown by mount and df (e.g. "user@cloud.example.com"); never a secret.
 	FsName string
-	// AllowOther lets other users see the mount; off unless the user asks.
+	// AllowOther lets other users see the mount; off unless the user asks. It turns on
+	// default_permissions.
 	AllowOther bool
 	// AllowNonEmpty mounts over a folder that has files in it (they are hidden).
 	AllowNonEmpty bool
@@ -87,6 +88,11 @@ func Mount(dir string, fsys *FS, opt MountOptions) (*fuse.Server, error) {
 			Logger: log.New(slogWriter{fsys}, "", 0),
 		},
 	}
+	if opt.AllowOther {
+		// Other users must be held to the permission bits ncvfs shows (a read-only share,
+		// the owner's files); ncvfs checks no permissions itself, so the kernel must.
+		options.MountOptions.Options = append(options.MountOptions.Options, "default_permissions")
+	}
 	if os.Geteuid() != 0 {
 		if _, err := exec.LookPath("fusermount3"); err != nil {
 			return nil, errors.New("fusermount3 not found: install the fuse3 package (apt-get install fuse3) to mount as a normal user")
@@ -101,6 +107,17 @@ func Mount(dir string, fsys *FS, opt MountOptions) (*fuse.Server, error) {
 
 // Unmount detaches a mount point left by any ncvfs process (or a dead one).
 func Unmount(dir string) error {
+	err := unmount(dir)
+	if err != nil {
+		// umount(2) says only EINVAL, fusermount3 "not found in /etc/mtab".
+		if mounted, merr := mountinfo.IsMounted(dir); merr == nil && !mounted {
+			return fmt.Errorf("%s is not mounted", dir)
+		}
+	}
+	return err
+}
+
+func unmount(dir string) error {
 	if os.Geteuid() == 0 {
 		if err := syscall.Unmount(dir, 0); err != nil {
 			if errors.Is(err, syscall.EBUSY) {

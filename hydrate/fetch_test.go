@@ -348,7 +348,7 @@ func TestSpurious412FallsBackToComparingETags(t *testing.T) {
 // records is exactly what reached the disk, and that part still reads back.
 func TestFullDiskFailsTheReadAndKeepsTheCacheConsistent(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Fatal("this test mounts a small tmpfs and must run as root (as CI does)")
+		t.Fatal("needs root: this test mounts a small tmpfs (run it as root, as scripts/test does)")
 	}
 	cf := newContentFixture(t)
 	id := cf.file(t, "big.bin", 4<<20, 21)

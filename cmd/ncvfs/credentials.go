@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -24,11 +25,11 @@ func findCredentials(rawURL, user, passwordFile string) (credentials, error) {
 	c := credentials{user: user}
 	switch {
 	case passwordFile != "":
-		b, err := os.ReadFile(passwordFile)
+		pw, err := readPasswordFile(passwordFile)
 		if err != nil {
-			return c, fmt.Errorf("read the password file: %w", err)
+			return c, err
 		}
-		c.password = strings.TrimRight(string(b), "\r\n")
+		c.password = pw
 	case os.Getenv("NCVFS_PASSWORD") != "":
 		c.password = os.Getenv("NCVFS_PASSWORD")
 	default:
@@ -48,6 +49,30 @@ func findCredentials(rawURL, user, passwordFile string) (credentials, error) {
 		return c, usageError{"no password: use --password-file FILE, $NCVFS_PASSWORD or ~/.netrc (create an app password in Nextcloud: Settings > Security)"}
 	}
 	return c, nil
+}
+
+// readPasswordFile reads the password from path, refusing (as ssh does with a private
+// key) a regular file that group or others may read or write. Pipes and devices
+// (--password-file <(pass show nextcloud)) are taken as they are.
+func readPasswordFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("read the password file: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", fmt.Errorf("read the password file: %w", err)
+	}
+	if st.Mode().IsRegular() && st.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("the password file %s is open to other users (mode %04o): run `chmod 600 %s` and try again",
+			path, st.Mode().Perm(), path)
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return "", fmt.Errorf("read the password file: %w", err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
 }
 
 // netrcLookup finds the login and password for host in a .netrc file (the "default"

@@ -19,10 +19,17 @@ import (
 // mounts it, so anyone can see ncvfs work without an account. Ctrl-C removes everything
 // it made.
 func cmdDemo(args []string, stdout, stderr io.Writer) error {
-	if len(args) > 1 {
-		return usageError{"usage: ncvfs demo [MOUNTPOINT]"}
+	c := subcommand{name: "demo", synopsis: "[flags] [MOUNTPOINT]", maxArgs: 1,
+		about: `Start a sample Nextcloud server on loopback and mount it (in a new temporary
+folder unless MOUNTPOINT is given). Ctrl-C unmounts and removes everything it made.`}
+	fl := c.flagSet()
+	allowNonEmpty := fl.Bool("allow-non-empty", false, "mount over a folder that is not empty (its files are hidden while mounted)")
+	logLevel := fl.String("log-level", "info", "debug, info, warn or error")
+	args, err := c.parse(fl, args, stdout)
+	if err != nil {
+		return err
 	}
-	logger, err := newLogger(stderr, "info")
+	logger, err := startLogging(stderr, *logLevel)
 	if err != nil {
 		return err
 	}
@@ -68,10 +75,10 @@ func cmdDemo(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	s, err := session.Start(ctx, session.Config{
 		URL: srv.URL(), User: "demo", Password: password, Mountpoint: mountpoint,
-		CacheDir: cacheDir, Logger: logger,
+		CacheDir: cacheDir, AllowNonEmpty: *allowNonEmpty, Logger: logger,
 	})
 	if err != nil {
-		return err
+		return explainStart(err, "demo", srv.URL())
 	}
 	fmt.Fprintf(stdout, `
 ncvfs demo: a sample Nextcloud server runs at %s (user "demo"),

@@ -18,6 +18,7 @@ import (
 
 	"github.com/ncvfs/ncvfs/fusefs"
 	"github.com/ncvfs/ncvfs/hydrate"
+	"github.com/ncvfs/ncvfs/internal/holders"
 	"github.com/ncvfs/ncvfs/internal/session"
 )
 
@@ -29,10 +30,10 @@ const usage = `ncvfs — Nextcloud virtual files for Linux
 Usage:
   ncvfs mount [flags] URL MOUNTPOINT   mount an account (runs in the foreground; Ctrl-C unmounts)
   ncvfs unmount MOUNTPOINT             unmount (also a mount left by a process that died)
-  ncvfs demo [MOUNTPOINT]              start a built-in sample server on loopback and mount it
+  ncvfs demo [flags] [MOUNTPOINT]      start a built-in sample server on loopback and mount it
   ncvfs version                        print the version
 
-Run "ncvfs mount -h" for the mount flags.
+Run "ncvfs help COMMAND" (or "ncvfs COMMAND -h") for a command's flags.
 `
 
 func main() {
@@ -50,13 +51,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "mount":
 		err = cmdMount(args[1:], stdout, stderr)
 	case "unmount", "umount":
-		err = cmdUnmount(args[1:])
+		err = cmdUnmount(args[1:], stdout)
 	case "demo":
 		err = cmdDemo(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
-		fmt.Fprintln(stdout, "ncvfs", version)
+		err = cmdVersion(args[1:], stdout)
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		return cmdHelp(args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "ncvfs: unknown command %q\n\n%s", args[0], usage)
 		return 2
@@ -67,7 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		var ue usageError
 		if errors.As(err, &ue) {
-			fmt.Fprintf(stderr, "ncvfs: %v\n", err)
+			fmt.Fprintf(stderr, "ncvfs: %v\nRun \"ncvfs %s -h\" for help.\n", err, args[0])
 			return 2
 		}
 		fmt.Fprintf(stderr, "ncvfs: %v\n", err)
@@ -76,9 +77,23 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-type usageError struct{ msg string }
+// cmdHelp answers "ncvfs help [COMMAND]": the general usage, or COMMAND's own.
+func cmdHelp(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || strings.HasPrefix(args[0], "-") {
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	return run([]string{args[0], "-h"}, stdout, stderr)
+}
 
-func (e usageError) Error() string { return e.msg }
+func cmdVersion(args []string, stdout io.Writer) error {
+	c := subcommand{name: "version", about: "Print the version of ncvfs."}
+	if _, err := c.parse(c.flagSet(), args, stdout); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "ncvfs", version)
+	return nil
+}
 
 // mountFlags are the flags of "ncvfs mount".
 type mountFlags struct {
@@ -89,45 +104,39 @@ type mountFlags struct {
 	cacheSize, minFree                     byteSize
 }
 
+var mountCommand = subcommand{
+	name:     "mount",
+	synopsis: "[flags] URL MOUNTPOINT",
+	about: `Mount an account; ncvfs stays in the foreground, and Ctrl-C unmounts.
+
+URL is the Nextcloud/ownCloud address (https://cloud.example.com) or any WebDAV folder URL.
+Use an app password, never your login password.`,
+	minArgs: 2, maxArgs: 2,
+}
+
 func cmdMount(args []string, stdout, stderr io.Writer) error {
-	fl := flag.NewFlagSet("mount", flag.ContinueOnError)
-	fl.SetOutput(stderr)
+	fl := mountCommand.flagSet()
 	var f mountFlags
 	fl.StringVar(&f.user, "user", "", "login name (default: from ~/.netrc for the server's host)")
-	fl.StringVar(&f.passwordFile, "password-file", "", "file holding the app password (default: $NCVFS_PASSWORD, then ~/.netrc)")
+	fl.StringVar(&f.passwordFile, "password-file", "", "file holding the app password, readable only by you (default: $NCVFS_PASSWORD, then ~/.netrc)")
 	fl.StringVar(&f.cacheDir, "cache-dir", "", "where metadata and content are kept (default: $XDG_CACHE_HOME/ncvfs/<user>@<host>)")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.BoolVar(&f.insecure, "insecure", false, "do not verify the server's TLS certificate (only for servers you trust)")
 	fl.BoolVar(&f.allowOther, "allow-other", false, "let other users see the mount (needs user_allow_other in /etc/fuse.conf)")
 	fl.BoolVar(&f.allowNonEmpty, "allow-non-empty", false, "mount over a folder that is not empty (its files are hidden while mounted)")
-	fl.BoolVar(&f.debugFUSE, "debug-fuse", false, "log every FUSE request (very verbose)")
+	fl.BoolVar(&f.debugFUSE, "debug-fuse", false, "log every FUSE request (very verbose; implies --log-level debug)")
 	f.cacheSize, f.minFree = hydrate.DefaultCacheSize, hydrate.DefaultMinFreeSpace
 	fl.Var(&f.cacheSize, "cache-size", "how much downloaded content to keep; least recently used files beyond it become placeholders again (e.g. 20G, 500M)")
 	fl.Var(&f.minFree, "min-free-space", "free space to leave on the cache's disk (e.g. 2G)")
 	fl.DurationVar(&f.listingTTL, "listing-ttl", 0, "how long a folder listing is trusted before it is checked with the server again (default 5s)")
-	fl.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: ncvfs mount [flags] URL MOUNTPOINT\n\n"+
-			"URL is the Nextcloud/ownCloud address (https://cloud.example.com) or any WebDAV folder URL.\n"+
-			"Use an app password, never your login password.\n\nFlags:\n")
-		fl.PrintDefaults()
+	pos, err := mountCommand.parse(fl, args, stdout)
+	if err != nil {
+		return err
 	}
-	// Flags may come after the positional arguments too.
-	var pos []string
-	for {
-		if err := fl.Parse(args); err != nil {
-			return err
-		}
-		if fl.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fl.Arg(0))
-		args = fl.Args()[1:]
+	if f.debugFUSE {
+		f.logLevel = "debug" // go-fuse's request log is logged at debug level
 	}
-	if len(pos) != 2 {
-		fl.Usage()
-		return usageError{"mount needs URL and MOUNTPOINT"}
-	}
-	logger, err := newLogger(stderr, f.logLevel)
+	logger, err := startLogging(stderr, f.logLevel)
 	if err != nil {
 		return err
 	}
@@ -144,14 +153,16 @@ func cmdMount(args []string, stdout, stderr io.Writer) error {
 		CacheSize: int64(f.cacheSize), MinFreeSpace: int64(f.minFree),
 	})
 	if err != nil {
-		return err
+		return explainStart(err, creds.user, pos[0])
 	}
 	fmt.Fprintf(stdout, "mounted %s at %s (Ctrl-C to unmount)\n", pos[0], pos[1])
 	return serveUntilSignal(ctx, stop, s, stderr)
 }
 
 // serveUntilSignal waits for Ctrl-C/SIGTERM or an outside unmount, then cleans up.
-// After the first signal a second one ends the process the default way.
+// While programs keep the mount busy it says so once (again only if that changes) and
+// keeps trying. After the first signal a second one ends the process the default way,
+// leaving a dead mount for `ncvfs unmount`.
 func serveUntilSignal(ctx context.Context, stopSignals func(), s *session.Session, stderr io.Writer) error {
 	done := make(chan struct{})
 	go func() { s.Wait(); close(done) }()
@@ -161,12 +172,16 @@ func serveUntilSignal(ctx context.Context, stopSignals func(), s *session.Sessio
 		stopSignals()
 		fmt.Fprintln(stderr, "ncvfs: unmounting")
 	}
+	said := ""
 	for {
 		err := s.Unmount()
 		if err == nil {
 			return nil
 		}
-		fmt.Fprintf(stderr, "ncvfs: %v; close the programs using the mount; retrying (Ctrl-C again leaves it for `ncvfs unmount`)\n", err)
+		if msg := busyMessage(s.Mountpoint(), err); msg != said {
+			fmt.Fprintln(stderr, "ncvfs: "+msg)
+			said = msg
+		}
 		select {
 		case <-time.After(2 * time.Second):
 		case <-done:
@@ -175,19 +190,43 @@ func serveUntilSignal(ctx context.Context, stopSignals func(), s *session.Sessio
 	}
 }
 
-func cmdUnmount(args []string) error {
-	if len(args) != 1 {
-		return usageError{"usage: ncvfs unmount MOUNTPOINT"}
+// busyMessage is one line on why mp cannot be unmounted yet, naming the programs that
+// hold it when /proc tells.
+func busyMessage(mp string, err error) string {
+	const waiting = "; waiting (Ctrl-C again quits and leaves the mount for `ncvfs unmount %s`)"
+	if procs, _ := holders.Of(mp); len(procs) > 0 {
+		names := make([]string, len(procs))
+		for i, p := range procs {
+			names[i] = p.String()
+		}
+		return fmt.Sprintf("%s is in use by %s: close them to unmount"+waiting, mp, strings.Join(names, ", "), mp)
 	}
-	return fusefs.Unmount(args[0])
+	// fusermount3's answer spans lines; its first line says it.
+	first, _, _ := strings.Cut(err.Error(), "\n")
+	return fmt.Sprintf("cannot unmount yet (%s): close the programs using %s"+waiting, strings.TrimSpace(first), mp, mp)
 }
 
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+func cmdUnmount(args []string, stdout io.Writer) error {
+	c := subcommand{name: "unmount", synopsis: "MOUNTPOINT", minArgs: 1, maxArgs: 1,
+		about: "Unmount an ncvfs mount, also one left behind by a process that died."}
+	pos, err := c.parse(c.flagSet(), args, stdout)
+	if err != nil {
+		return err
+	}
+	return fusefs.Unmount(pos[0])
+}
+
+// startLogging returns the logger for level and makes it the default, so lines that
+// libraries print with the standard log package (go-fuse does) come out in the same
+// format as ncvfs's own.
+func startLogging(w io.Writer, level string) (*slog.Logger, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(strings.ToLower(level))); err != nil {
 		return nil, usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", level)}
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+	logger := slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l}))
+	slog.SetDefault(logger) // also sends the standard logger's lines to logger, at level INFO
+	return logger, nil
 }
 
 // tuneGC makes the collector run less often: listing a large folder allocates much

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -61,8 +62,26 @@ func newServer(t *testing.T) *davtest.Server {
 type proc struct {
 	cmd    *exec.Cmd
 	lines  chan string
-	stderr *bytes.Buffer
+	stderr *syncBuffer
 	done   chan error
+}
+
+// syncBuffer is a buffer a test may read while the child still writes to it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func start(t *testing.T, env []string, cred *syscall.Credential, args ...string) *proc {
@@ -76,7 +95,7 @@ func start(t *testing.T, env []string, cred *syscall.Credential, args ...string)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, lines: make(chan string, 64), stderr: &bytes.Buffer{}, done: make(chan error, 1)}
+	p := &proc{cmd: cmd, lines: make(chan string, 64), stderr: &syncBuffer{}, done: make(chan error, 1)}
 	cmd.Stderr = p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -150,14 +169,31 @@ func TestWrongPasswordExitsWithAPlainMessage(t *testing.T) {
 		t.Fatalf("exit %v, want 1; stderr:\n%s", err, p.stderr)
 	}
 	msg := p.stderr.String()
-	if !strings.Contains(msg, "refused the credentials") || !strings.Contains(msg, "app password") {
-		t.Errorf("message should say the credentials were refused and what to do:\n%s", msg)
+	want := "ncvfs: the server refused the login for alice: check the user name and app password (create one in Nextcloud: Settings → Security)\n"
+	if !strings.HasSuffix(msg, want) || strings.Count(msg, "refused") != 1 {
+		t.Errorf("message should say once that the login was refused and what to do:\n%s", msg)
 	}
 	if strings.Contains(msg, "not-the-password") || strings.Contains(msg, "goroutine ") {
 		t.Errorf("message leaks the password or a stack trace:\n%s", msg)
 	}
 	if mounted, _ := mountinfo.IsMounted(mp); mounted {
 		t.Error("a mount was left behind")
+	}
+}
+
+// A server that cannot be reached is one sentence, with the network's reason and no
+// names of ncvfs internals.
+func TestUnreachableServerIsOneSentence(t *testing.T) {
+	p := start(t, []string{"NCVFS_PASSWORD=" + password}, nil,
+		"mount", "--user", "alice", "--cache-dir", t.TempDir(), "http://127.0.0.1:1/", t.TempDir())
+	if code := exitCode(p.wait(t)); code != 1 {
+		t.Fatalf("exit %d, want 1; stderr:\n%s", code, p.stderr)
+	}
+	lines := strings.Split(strings.TrimSpace(p.stderr.String()), "\n")
+	last := lines[len(lines)-1]
+	want := "ncvfs: cannot reach the server at http://127.0.0.1:1/: check the URL and your network (connection refused)"
+	if last != want {
+		t.Errorf("last line %q, want %q", last, want)
 	}
 }
 
@@ -249,7 +285,7 @@ func TestDemoMountsSamplesAndCleansUp(t *testing.T) {
 // As a normal user, ncvfs mounts through fusermount3; only that user sees the mount.
 func TestMountAsNormalUser(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Fatal("this test switches to the user nobody and must run as root (as CI does)")
+		t.Fatal("needs root: this test switches to the user nobody (run it as root, as scripts/test does)")
 	}
 	if st, err := os.Stat("/dev/fuse"); err != nil || st.Mode().Perm()&0o006 != 0o006 {
 		t.Fatal("/dev/fuse must be usable by every user (mode 0666, as the kernel creates it); scripts/test sets it")
@@ -304,5 +340,54 @@ func TestMountAsNormalUser(t *testing.T) {
 	st, err := os.Stat(filepath.Join(cacheDir, "metadata.db"))
 	if err != nil || st.Mode().Perm() != 0o600 || st.Sys().(*syscall.Stat_t).Uid != uint32(uid) {
 		t.Errorf("cache database: %v, mode %v", err, st.Mode())
+	}
+}
+
+// Ctrl-C while a program works inside the mount: one line names the program, ncvfs
+// waits, and it unmounts once the program is gone.
+func TestInterruptWhileBusyNamesTheHolderOnce(t *testing.T) {
+	srv := newServer(t)
+	mp := t.TempDir()
+	t.Cleanup(func() {
+		if mounted, _ := mountinfo.IsMounted(mp); mounted {
+			fusefs.Unmount(mp)
+		}
+	})
+	p := start(t, []string{"NCVFS_PASSWORD=" + password}, nil,
+		"mount", "--user", "alice", "--cache-dir", t.TempDir(), srv.URL(), mp)
+	p.waitFor(t, "mounted")
+	holder := exec.Command("sleep", "600")
+	holder.Dir = filepath.Join(mp, "Documents")
+	if err := holder.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { holder.Process.Kill(); holder.Wait() })
+
+	p.cmd.Process.Signal(syscall.SIGINT)
+	want := fmt.Sprintf("ncvfs: %s is in use by sleep (pid %d)", mp, holder.Process.Pid)
+	limit := time.Now().Add(30 * time.Second)
+	for !strings.Contains(p.stderr.String(), want) {
+		if time.Now().After(limit) {
+			t.Fatalf("no %q after 30 s; stderr:\n%s", want, p.stderr)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(5 * time.Second) // a few more unmount attempts, which must stay quiet
+	holder.Process.Kill()
+	holder.Wait()
+	if err := p.wait(t); err != nil {
+		t.Fatalf("exit once the holder is gone: %v\n%s", err, p.stderr)
+	}
+	var busy []string
+	for _, line := range strings.Split(p.stderr.String(), "\n") {
+		if strings.HasPrefix(line, "ncvfs: ") && !strings.HasPrefix(line, "ncvfs: unmounting") {
+			busy = append(busy, line)
+		}
+	}
+	if len(busy) != 1 || !strings.HasPrefix(busy[0], want) {
+		t.Errorf("want one line starting %q, got:\n%s", want, strings.Join(busy, "\n"))
+	}
+	if mounted, _ := mountinfo.IsMounted(mp); mounted {
+		t.Error("still mounted")
 	}
 }

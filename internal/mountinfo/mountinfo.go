@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -16,10 +17,18 @@ import (
 type Mount struct {
 	Point  string // the mount point, unescaped
 	FSType string // e.g. "fuse.ncvfs", "ext4"
+	// SuperOptions are the file system's own options, e.g. "rw,user_id=0,group_id=0,
+	// default_permissions,allow_other" for FUSE.
+	SuperOptions string
 }
 
-// Parse reads a mountinfo table: the mount point is field 5; the file system type
-// follows the " - " separator.
+// HasOption reports whether opt is one of the super options.
+func (m Mount) HasOption(opt string) bool {
+	return slices.Contains(strings.Split(m.SuperOptions, ","), opt)
+}
+
+// Parse reads a mountinfo table: the mount point is field 5; the file system type, the
+// source and the super options follow the " - " separator.
 func Parse(r io.Reader) ([]Mount, error) {
 	var out []Mount
 	sc := bufio.NewScanner(r)
@@ -33,6 +42,9 @@ func Parse(r io.Reader) ([]Mount, error) {
 		for i, f := range fields {
 			if f == "-" && i+1 < len(fields) {
 				m.FSType = fields[i+1]
+				if i+3 < len(fields) {
+					m.SuperOptions = fields[i+3]
+				}
 				break
 			}
 		}
@@ -70,6 +82,24 @@ func IsMounted(dir string) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// Find returns the mount on dir, if dir is a mount point.
+func Find(dir string) (Mount, bool, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return Mount{}, false, err
+	}
+	mounts, err := Read()
+	if err != nil {
+		return Mount{}, false, err
+	}
+	for i := len(mounts) - 1; i >= 0; i-- { // the last one is on top
+		if mounts[i].Point == abs {
+			return mounts[i], true, nil
+		}
+	}
+	return Mount{}, false, nil
 }
 
 // Unescape undoes the kernel's \ooo escapes (\040 for a space); an incomplete or

@@ -17,12 +17,15 @@ short line
 		t.Fatal(err)
 	}
 	want := []Mount{
-		{"/", "ext4"},
-		{"/srv/with space", "fuse.ncvfs"},
-		{"/srv/tab\tand\\backslash", "fuse.rclone"},
+		{"/", "ext4", "rw"},
+		{"/srv/with space", "fuse.ncvfs", "rw,user_id=0"},
+		{"/srv/tab\tand\\backslash", "fuse.rclone", "rw"},
 	}
 	if !slices.Equal(got, want) {
 		t.Errorf("Parse = %q, want %q", got, want)
+	}
+	if !got[1].HasOption("user_id=0") || got[1].HasOption("user_id") || got[0].HasOption("") {
+		t.Errorf("HasOption of %q", got[1].SuperOptions)
 	}
 }
 

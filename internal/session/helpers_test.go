@@ -122,6 +122,16 @@ type treeEntry struct {
 // walkMount records every item below root as seen through the file system.
 func walkMount(t testing.TB, root string) map[string]treeEntry {
 	t.Helper()
+	got, err := readMount(root)
+	if err != nil {
+		t.Fatalf("walk %s: %v", root, err)
+	}
+	return got
+}
+
+// readMount is walkMount for a test that waits for a change to show: while it is being
+// noticed, a name listed a moment ago may be gone by the time it is looked up.
+func readMount(root string) (map[string]treeEntry, error) {
 	got := map[string]treeEntry{}
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -142,10 +152,7 @@ func walkMount(t testing.TB, root string) map[string]treeEntry {
 		got[filepath.ToSlash(rel)] = e
 		return nil
 	})
-	if err != nil {
-		t.Fatalf("walk %s: %v", root, err)
-	}
-	return got
+	return got, err
 }
 
 // walkServer records the test server's tree.

@@ -354,7 +354,11 @@ func TestRemoteChangesShowWithoutRemount(t *testing.T) {
 	}
 	want := walkServer(t, srv)
 	eventually(t, 10*time.Second, func() error {
-		if d := diffTrees(want, walkMount(t, mp)); len(d) > 0 {
+		got, err := readMount(mp)
+		if err != nil {
+			return err
+		}
+		if d := diffTrees(want, got); len(d) > 0 {
 			return fmt.Errorf("mount still differs: %v", d)
 		}
 		return nil

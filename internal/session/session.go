@@ -192,6 +192,9 @@ func explainDiscover(cfg Config, err error) error {
 	return fmt.Errorf("cannot use the server at %s: %w", redactURL(cfg.URL), err)
 }
 
+// Mountpoint is the folder the session is mounted on, as given in Config.
+func (s *Session) Mountpoint() string { return s.mp }
+
 // Wait blocks until the file system is unmounted (by Unmount, or from outside).
 func (s *Session) Wait() { s.server.Wait() }
 
