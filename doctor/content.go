@@ -20,9 +20,9 @@ import (
 // same bytes: against the server's stored checksum when it has one (oc:checksums), else
 // by downloading the server's copy and comparing it with the local one as it streams in.
 // how names the method, for the report.
-func sameContent(ctx context.Context, c *davclient.Client, local, remote, checksums string, size int64) (same bool, how string, err error) {
+func sameContent(ctx context.Context, c *davclient.Client, local, remote, checksums string, bufs *compareBuffers) (same bool, how string, err error) {
 	if algo, want, ok := pickChecksum(checksums); ok {
-		got, err := hashFile(local, algo)
+		got, err := hashFile(local, algo, bufs.a)
 		if err != nil {
 			return false, "", err
 		}
@@ -38,7 +38,7 @@ func sameContent(ctx context.Context, c *davclient.Client, local, remote, checks
 		return false, "", err
 	}
 	defer g.Body.Close()
-	same, err = sameStreams(f, g.Body)
+	same, err = sameStreams(f, g.Body, bufs)
 	return same, "bytes compared", err
 }
 
@@ -61,7 +61,7 @@ func pickChecksum(checksums string) (algo, hexsum string, ok bool) {
 	return algo, hexsum, best > 0
 }
 
-func hashFile(name, algo string) (string, error) {
+func hashFile(name, algo string, buf []byte) (string, error) {
 	var h hash.Hash
 	switch algo {
 	case "SHA1":
@@ -76,16 +76,15 @@ func hashFile(name, algo string) (string, error) {
 		return "", fmt.Errorf("doctor: open local file: %w", err)
 	}
 	defer f.Close()
-	if _, err := io.Copy(h, f); err != nil {
+	if _, err := io.CopyBuffer(h, onlyReader{f}, buf); err != nil {
 		return "", fmt.Errorf("doctor: read local file: %w", err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // sameStreams compares two readers to their ends, stopping at the first difference.
-func sameStreams(a, b io.Reader) (bool, error) {
-	const block = 64 << 10
-	bufA, bufB := make([]byte, block), make([]byte, block)
+func sameStreams(a, b io.Reader, bufs *compareBuffers) (bool, error) {
+	bufA, bufB := bufs.a, bufs.b
 	for {
 		na, errA := io.ReadFull(a, bufA)
 		nb, errB := io.ReadFull(b, bufB)
@@ -103,3 +102,15 @@ func sameStreams(a, b io.Reader) (bool, error) {
 		}
 	}
 }
+
+// compareBuffers are reused from one file to the next: a diff may compare 100,000 files.
+type compareBuffers struct{ a, b []byte }
+
+func newCompareBuffers() *compareBuffers {
+	return &compareBuffers{a: make([]byte, 64<<10), b: make([]byte, 64<<10)}
+}
+
+// onlyReader hides *os.File's WriterTo, which would bypass CopyBuffer's buffer.
+type onlyReader struct{ r io.Reader }
+
+func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }

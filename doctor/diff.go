@@ -90,7 +90,7 @@ func Diff(ctx context.Context, c *davclient.Client, opt DiffOptions, emit func(R
 	}
 	w := &walker{
 		opt: opt, c: c, remote: remote, account: info.UserID, emit: emit, sum: &sum, log: log,
-		lister: newLister(ctx, c, parallel),
+		lister: newLister(ctx, c, parallel), bufs: newCompareBuffers(),
 	}
 	defer func() {
 		cancel()
@@ -124,6 +124,7 @@ type walker struct {
 
 	current      string
 	lastProgress time.Time
+	bufs         *compareBuffers
 }
 
 // localEntry is what a diff keeps of a local item.
@@ -291,7 +292,7 @@ func (w *walker) compare(ctx context.Context, rel string, l *localEntry, s *remo
 		r.Status, r.Reason = newer(), fmt.Sprintf("same size, mtimes %s apart; content not compared", age)
 	case l.size == s.size:
 		w.sum.ContentChecks++
-		same, how, err := sameContent(ctx, w.c, w.localPath(rel), w.serverPath(rel), s.checksum, s.size)
+		same, how, err := sameContent(ctx, w.c, w.localPath(rel), w.serverPath(rel), s.checksum, w.bufs)
 		if err != nil {
 			if ctx.Err() != nil {
 				return err

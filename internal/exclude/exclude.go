@@ -32,21 +32,67 @@ var reservedPatterns = []string{
 	".sync_*.db*", "._sync_*", ".csync_journal.db*", ".owncloudsync.log*",
 }
 
+// pattern is one fnmatch pattern with cheap necessary conditions checked before
+// path.Match: a file walk asks about every name, and most names match nothing.
+type pattern struct {
+	raw     string
+	literal bool   // no wildcard: an exact comparison
+	prefix  string // the name must start with this
+	needs   string // and contain this (the longest literal run)
+}
+
+func compile(raws []string) []pattern {
+	out := make([]pattern, 0, len(raws))
+	for _, raw := range raws {
+		p := pattern{raw: raw}
+		if !strings.ContainsAny(raw, "*?[\\") {
+			p.literal = true
+		} else {
+			p.prefix = raw[:strings.IndexAny(raw, "*?[\\")]
+			for _, run := range strings.FieldsFunc(raw, func(r rune) bool { return strings.ContainsRune("*?[]\\", r) }) {
+				if len(run) > len(p.needs) {
+					p.needs = run
+				}
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func (p *pattern) match(name string) bool {
+	if p.literal {
+		return name == p.raw
+	}
+	if !strings.HasPrefix(name, p.prefix) || !strings.Contains(name, p.needs) {
+		return false
+	}
+	ok, _ := path.Match(p.raw, name)
+	return ok
+}
+
+var (
+	defaults = compile(defaultPatterns)
+	reserved = compile(reservedPatterns)
+)
+
 // Match reports whether the item at relpath (slash-separated, relative to the synced
 // folder's root) is never synced by the desktop clients, and why. An item below an
 // excluded folder is excluded too.
 func Match(relpath string) (reason string, excluded bool) {
-	elems := strings.Split(strings.Trim(relpath, "/"), "/")
-	for i, name := range elems {
-		if name == "" {
-			continue
-		}
-		if r, ok := matchName(name, i == 0); ok {
-			if i < len(elems)-1 {
-				r += " (in " + strings.Join(elems[:i+1], "/") + ")"
+	rest := strings.Trim(relpath, "/")
+	for i, done := 0, 0; rest != ""; i++ {
+		name, after, more := strings.Cut(rest, "/")
+		if name != "" {
+			if r, ok := matchName(name, i == 0); ok {
+				if more {
+					r += " (in " + strings.Trim(relpath, "/")[:done+len(name)] + ")"
+				}
+				return r, true
 			}
-			return r, true
 		}
+		done += len(name) + 1
+		rest = after
 	}
 	return "", false
 }
@@ -62,14 +108,14 @@ func matchName(name string, atRoot bool) (string, bool) {
 	if atRoot && name == "Desktop.ini" {
 		return "Desktop.ini at the root", true
 	}
-	for _, p := range reservedPatterns {
-		if ok, _ := path.Match(p, name); ok {
-			return "sync client's own file (" + p + ")", true
+	for i := range reserved {
+		if reserved[i].match(name) {
+			return "sync client's own file (" + reserved[i].raw + ")", true
 		}
 	}
-	for _, p := range defaultPatterns {
-		if ok, _ := path.Match(p, name); ok {
-			return "excluded by the desktop clients (" + strings.ReplaceAll(p, "\r", `\r`) + ")", true
+	for i := range defaults {
+		if defaults[i].match(name) {
+			return "excluded by the desktop clients (" + strings.ReplaceAll(defaults[i].raw, "\r", `\r`) + ")", true
 		}
 	}
 	return "", false

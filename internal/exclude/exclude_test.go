@@ -1,6 +1,7 @@
 package exclude
 
 import (
+	"path"
 	"strings"
 	"testing"
 )
@@ -56,5 +57,22 @@ func TestMatchBelowExcludedFolder(t *testing.T) {
 	reason, ok := Match(".Trashes/501/photo.jpg")
 	if !ok || !strings.Contains(reason, "(in .Trashes)") {
 		t.Fatalf("Match = %q, %v; want excluded with the folder named", reason, ok)
+	}
+}
+
+// The shortcuts before path.Match must never change its answer.
+func TestCompiledPatternsAgreeWithPathMatch(t *testing.T) {
+	names := []string{"", "a", "a~", "~$x", ".~lock.x#", "~x.tmp", "a.~b", "Icon\r", ".DS_Store",
+		"._x", ".x.swp", ".x.y.swp", ".Trash-1000", "x.part", "x.gnucash.tmp-1", ".synkron.x",
+		".fuse_hidden01", "x.unison", ".nfs01", "#x#", "#", "##", "My Saved Places.", "report.docx"}
+	for _, set := range [][]pattern{defaults, reserved} {
+		for i := range set {
+			for _, n := range names {
+				want, _ := path.Match(set[i].raw, n)
+				if got := set[i].match(n); got != want {
+					t.Errorf("pattern %q on %q: %v, path.Match says %v", set[i].raw, n, got, want)
+				}
+			}
+		}
 	}
 }
