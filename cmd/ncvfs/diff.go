@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -96,12 +95,6 @@ func cmdDiff(args []string, stdout, stderr io.Writer) error {
 		return usageError{"diff needs LOCAL_DIR and REMOTE_PATH"}
 	}
 	opt.LocalDir, opt.RemotePath = pos[0], pos[1]
-	if os.Getenv("GOGC") == "" {
-		// A diff holds little and allocates per file as it goes; the mount's GOGC=400
-		// (tuneGC) would let that garbage pile up: at 100,000 files the peak RSS was
-		// 142 MiB with it.
-		debug.SetGCPercent(100)
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	c, err := acct.client(ctx, stderr)
