@@ -14,8 +14,7 @@ import (
 // process, for profiling the walk (-cpuprofile, -memprofile); the figures of record
 // come from BenchmarkDiff100k in cmd/ncvfs, which measures the command itself.
 func BenchmarkDiff20kInProcess(b *testing.B) {
-	s, c := newServer(&testing.T{}, davtest.Options{})
-	defer s.Close()
+	s, c := newServer(b, davtest.Options{})
 	local := b.TempDir()
 	for d := range 20 {
 		dir := fmt.Sprintf("d%02d", d)

@@ -23,7 +23,7 @@ var (
 	t1 = t0.Add(2 * time.Hour)
 )
 
-func newServer(t *testing.T, opt davtest.Options) (*davtest.Server, *davclient.Client) {
+func newServer(t testing.TB, opt davtest.Options) (*davtest.Server, *davclient.Client) {
 	t.Helper()
 	opt.User, opt.Password = tUser, tPass
 	s, err := davtest.New(opt)
