@@ -30,6 +30,8 @@ const usage = `ncvfs — Nextcloud virtual files for Linux
 Usage:
   ncvfs mount [flags] URL MOUNTPOINT   mount an account (runs in the foreground; Ctrl-C unmounts)
   ncvfs unmount MOUNTPOINT             unmount (also a mount left by a process that died)
+  ncvfs diff --url URL LOCAL_DIR REMOTE_PATH   CSV of what differs between a folder and the server
+  ncvfs restore --url URL --manifest CSV --from DIR --to REMOTE_PATH [--execute]   upload files from a backup
   ncvfs demo [flags] [MOUNTPOINT]      start a built-in sample server on loopback and mount it
   ncvfs version                        print the version
 
@@ -52,6 +54,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdMount(args[1:], stdout, stderr)
 	case "unmount", "umount":
 		err = cmdUnmount(args[1:], stdout)
+	case "diff":
+		err = cmdDiff(args[1:], stdout, stderr)
+	case "restore":
+		err = cmdRestore(args[1:], stdout, stderr)
 	case "demo":
 		err = cmdDemo(args[1:], stdout, stderr)
 	case "version", "--version", "-v":

@@ -61,6 +61,17 @@ func (s *Server) serveOCS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeOCS(w, http.StatusOK, ocsMeta{Status: "ok", StatusCode: okCode, Message: "OK"}, s.userData())
+	case "/apps/activity/api/v2/activity/files", "/apps/activity/api/v2/activity/all":
+		if auth != authOK {
+			unauthorized()
+			return
+		}
+		if !s.opt.Activity {
+			writeOCS(w, http.StatusNotFound, ocsMeta{Status: "failure", StatusCode: 998,
+				Message: "Invalid query, please check the syntax. API specifications are here: http://www.freedesktop.org/wiki/Specifications/open-collaboration-services."}, nil)
+			return
+		}
+		s.serveActivity(w, r, okCode)
 	default:
 		writeOCS(w, http.StatusNotFound, ocsMeta{Status: "failure", StatusCode: 998,
 			Message: "Invalid query, please check the syntax. API specifications are here: http://www.freedesktop.org/wiki/Specifications/open-collaboration-services."}, nil)

@@ -185,6 +185,8 @@ type davEntry struct {
 	perms    string
 	checksum string
 	ctype    string
+	// ownerID and ownerName are a share's owner; "" means the account's user.
+	ownerID, ownerName string
 	// trash bin
 	trashName, trashOrig string
 	trashTime            int64
@@ -196,6 +198,7 @@ func fileEntry(n *node, base, name string) davEntry {
 		mtime: n.mtime, uploaded: n.uploaded, etag: n.etag, fileID: n.fileID,
 		perms: n.perms, checksum: n.checksum,
 	}
+	e.ownerID, e.ownerName = n.owner()
 	if !n.isDir {
 		e.ctype = contentTypeFor(n.name)
 	}
@@ -430,9 +433,17 @@ func (m *msWriter) value(e *davEntry, id propID) {
 		xmlEscapeTo(w, e.checksum)
 		w.WriteString("</oc:checksum></oc:checksums>")
 	case pOCOwnerID:
-		m.textProp(id, m.ownerID)
+		if e.ownerID != "" {
+			m.textProp(id, e.ownerID)
+		} else {
+			m.textProp(id, m.ownerID)
+		}
 	case pOCOwnerDisplayName:
-		m.textProp(id, m.ownerName)
+		if e.ownerID != "" {
+			m.textProp(id, e.ownerName)
+		} else {
+			m.textProp(id, m.ownerName)
+		}
 	case pOCDataFingerprint:
 		m.textProp(id, m.fingerprint)
 	case pOCFavorite, pNCIsEncrypted, pNCCreationTime:

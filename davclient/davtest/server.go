@@ -29,6 +29,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Gzip honours Accept-Encoding: gzip on PROPFIND, as the real server does.
 	Gzip bool
+	// Activity serves the activity app's API (who deleted what); without it the API
+	// answers 404, like a server where the app is not installed.
+	Activity bool
 	// DisableDepthInfinity makes "Depth: infinity" act as Depth 1, like a server whose
 	// admin turned infinite PROPFIND off.
 	DisableDepthInfinity bool
@@ -57,6 +60,7 @@ type Server struct {
 	trash       []*trashItem
 	uploads     map[string]*upload
 	fingerprint string
+	activities  []activity
 
 	stats  stats
 	faults faultSet

@@ -28,7 +28,13 @@ type TrashInfo struct {
 
 // trashLocked moves n and its subtree to the trash bin, as a DELETE does on Nextcloud.
 func (s *Server) trashLocked(n *node, now time.Time) {
+	s.trashByLocked(n, now, s.opt.UserID)
+}
+
+// trashByLocked is trashLocked done by actor, whom the activity stream names.
+func (s *Server) trashByLocked(n *node, now time.Time, actor string) {
 	orig := n.relPath()
+	s.recordActivityLocked("file_deleted", actor, n, orig, now)
 	parent := n.parent
 	detachLocked(n)
 	s.propagateLocked(parent, true, now)

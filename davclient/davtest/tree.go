@@ -68,6 +68,9 @@ type node struct {
 	perms    string
 	data     content
 	checksum string // OC-Checksum as received, "" when none
+	// ownerID and ownerName are set on the root of a share from another user (SetOwner);
+	// everything below it has that owner too. "" means the account's user.
+	ownerID, ownerName string
 }
 
 func (n *node) contentType() string {
