@@ -33,7 +33,7 @@ func (a *accountFlags) client(ctx context.Context, stderr io.Writer) (*davclient
 	if a.url == "" {
 		return nil, usageError{"--url is required"}
 	}
-	logger, err := newLogger(stderr, a.logLevel)
+	logger, err := startLogging(stderr, a.logLevel)
 	if err != nil {
 		return nil, err
 	}

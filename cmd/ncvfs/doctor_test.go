@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// runBinary runs ncvfs to completion with the test password in the environment.
-func runBinary(t *testing.T, args ...string) (stdout, stderr string, code int) {
+// runDoctorBinary runs ncvfs to completion with the test password in the environment.
+func runDoctorBinary(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "NCVFS_PASSWORD="+password)
@@ -48,7 +48,7 @@ func TestDiffAndRestoreCommands(t *testing.T) {
 		}
 	}
 	// Flags after the arguments, too.
-	out, errOut, code := runBinary(t, "diff", local, "Documents", "--url", srv.URL(), "--user", "alice")
+	out, errOut, code := runDoctorBinary(t, "diff", local, "Documents", "--url", srv.URL(), "--user", "alice")
 	if code != 0 {
 		t.Fatalf("diff exit %d: %s", code, errOut)
 	}
@@ -79,7 +79,7 @@ func TestDiffAndRestoreCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.ResetCounts()
-	out, errOut, code = runBinary(t, "restore", "--url", srv.URL(), "--user", "alice", "--manifest", manifest,
+	out, errOut, code = runDoctorBinary(t, "restore", "--url", srv.URL(), "--user", "alice", "--manifest", manifest,
 		"--from", local, "--to", "Documents")
 	if code != 0 || !strings.Contains(out, "plan: 2 to upload") || !strings.Contains(out, "dry run") {
 		t.Fatalf("dry run exit %d:\n%s%s", code, out, errOut)
@@ -87,7 +87,7 @@ func TestDiffAndRestoreCommands(t *testing.T) {
 	if c := srv.Counts().Requests; c["PUT"]+c["MKCOL"] != 0 {
 		t.Fatalf("the dry run wrote: %v", c)
 	}
-	out, errOut, code = runBinary(t, "restore", "--url", srv.URL(), "--user", "alice", "--manifest", manifest,
+	out, errOut, code = runDoctorBinary(t, "restore", "--url", srv.URL(), "--user", "alice", "--manifest", manifest,
 		"--from", local, "--to", "Documents", "--execute")
 	if code != 0 || !strings.Contains(out, "uploaded 2 files") {
 		t.Fatalf("restore exit %d:\n%s%s", code, out, errOut)
@@ -96,7 +96,7 @@ func TestDiffAndRestoreCommands(t *testing.T) {
 		t.Errorf("restored file %q, %v", b, err)
 	}
 	// Again: the files exist now and are left alone, which is a failure to report.
-	out, _, code = runBinary(t, "restore", "--url", srv.URL(), "--user", "alice", "--manifest", manifest,
+	out, _, code = runDoctorBinary(t, "restore", "--url", srv.URL(), "--user", "alice", "--manifest", manifest,
 		"--from", local, "--to", "Documents", "--execute")
 	if code != 1 || !strings.Contains(out, "failed   Sub/deep.txt: the server has a file there") {
 		t.Errorf("second restore exit %d:\n%s", code, out)
@@ -110,7 +110,7 @@ func TestRestoreRefusesBadManifest(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.ResetCounts()
-	_, errOut, code := runBinary(t, "restore", "--url", srv.URL(), "--user", "alice", "--manifest", manifest,
+	_, errOut, code := runDoctorBinary(t, "restore", "--url", srv.URL(), "--user", "alice", "--manifest", manifest,
 		"--from", t.TempDir(), "--to", "Documents", "--execute")
 	if code != 1 || !strings.Contains(errOut, "line 3") || !strings.Contains(errOut, "..") {
 		t.Errorf("exit %d: %s", code, errOut)
