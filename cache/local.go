@@ -305,7 +305,7 @@ func (t *txn) replaceTarget(it *Item, newParent uint64, newName string, res *Ren
 	if err := t.deleteLinkIf(newParent, newName, tid); err != nil {
 		return err
 	}
-	adopt := !it.IsDir && it.Local.Flags&LocalCreated != 0 && it.Local.ServerID == 0 &&
+	adopt := !it.IsDir && it.Local.Flags&LocalCreated != 0 && it.Local.ServerID == 0 && !t.s.isUploading(it.ID) &&
 		target.Local.Flags&(LocalCreated|LocalOnly) == 0 && target.ServerFileID() != 0
 	if !adopt {
 		res.ReplacedGone, err = t.retire(&target)

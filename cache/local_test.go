@@ -282,11 +282,15 @@ func TestConflictCopy(t *testing.T) {
 	if _, err := s.NoteLocalContent(10, 8, testTime); err != nil {
 		t.Fatal(err)
 	}
-	cp, moved, err := s.MakeConflictCopy(10, "report (conflicted copy 2026-12-05 101010).odt")
+	copyID, err := s.AllocLocalID()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !moved || cp.ID == 10 || cp.Local.Flags != LocalOnly|LocalConflict || cp.VisibleSize() != 8 {
+	cp, moved, err := s.MakeConflictCopy(10, "report (conflicted copy 2026-12-05 101010).odt", ConflictOptions{CopyID: copyID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !moved || cp.ID != copyID || cp.Local.Flags != LocalOnly|LocalConflict || cp.VisibleSize() != 8 {
 		t.Errorf("copy %+v moved=%v", cp, moved)
 	}
 	orig := mustGet(t, s, 10)

@@ -113,6 +113,10 @@ type Uploaded struct {
 	// ContentPlaced: the uploaded bytes are in ContentPath(id) now; recorded as the
 	// complete, verified content of the new version.
 	ContentPlaced bool
+	// Parent and Name: where the file was uploaded. An item moved or removed here
+	// while its upload was in flight keeps that work queued.
+	Parent uint64
+	Name   string
 }
 
 // CompleteUpload stores the server's new version of an uploaded file and marks it
@@ -135,6 +139,28 @@ func (s *Store) CompleteUpload(id uint64, up Uploaded) (Item, error) {
 		it.ETag, it.Size, it.MTime = up.ETag, up.Size, storedTime(up.MTime)
 		if up.Checksum != "" {
 			it.Checksums = up.Checksum
+		}
+		if it.Local.Flags&LocalDeleted != 0 {
+			// Removed here during its upload: the DELETE queued must match what is
+			// on the server now.
+			if it.Local.Flags&LocalCreated != 0 {
+				it.Local.Flags &^= LocalCreated
+				it.Local.FromParent, it.Local.FromName = up.Parent, up.Name
+				if err := t.putVacated(up.Parent, up.Name, id); err != nil {
+					return err
+				}
+			}
+			return t.putItem(&it)
+		}
+		if up.Name != "" && (it.Parent != up.Parent || it.Name != up.Name) &&
+			it.Local.Flags&(LocalMoved|LocalCreated) == LocalCreated {
+			// Moved here during the upload of a new file: the server has it where
+			// it was, and the move follows.
+			it.Local.Flags |= LocalMoved
+			it.Local.FromParent, it.Local.FromName = up.Parent, up.Name
+			if err := t.putVacated(up.Parent, up.Name, id); err != nil {
+				return err
+			}
 		}
 		it.Local.Flags &^= LocalCreated
 		it.Local.Error = ""
@@ -318,12 +344,32 @@ func (s *Store) SetUploadError(id uint64, msg string, keep bool) error {
 	return nil
 }
 
-// MakeConflictCopy keeps the local version of a file both sides changed as a
-// local-only conflict copy called copyName in the same folder, and leaves the original
-// name to the server's version (the next listing of the folder shows it). It returns
-// the copy; its content is LocalPath(copy.ID), which the caller moves there when the
-// copy got a new id (moved reports it).
-func (s *Store) MakeConflictCopy(id uint64, copyName string) (cp Item, moved bool, err error) {
+// AllocLocalID reserves an id in the local range (for a conflict copy whose content
+// file is linked into place before the commit that makes it).
+func (s *Store) AllocLocalID() (uint64, error) {
+	var id uint64
+	err := s.update(func(t *txn) error {
+		var err error
+		id, err = t.allocID()
+		return err
+	})
+	return id, err
+}
+
+// ConflictOptions shape MakeConflictCopy.
+type ConflictOptions struct {
+	// CopyID is the id the copy gets when the original is a server item (from
+	// AllocLocalID); its content must be at LocalPath(CopyID) before the call.
+	CopyID uint64
+	// Upload: the copy is uploaded like a new file (else it stays local-only).
+	Upload bool
+}
+
+// MakeConflictCopy keeps the local version of a file both sides changed as a conflict
+// copy called copyName in the same folder, and leaves the original name to the
+// server's version (the next listing of the folder shows it). It returns the copy;
+// moved says it got opt.CopyID (an item made here becomes the copy itself).
+func (s *Store) MakeConflictCopy(id uint64, copyName string, opt ConflictOptions) (cp Item, moved bool, err error) {
 	err = s.update(func(t *txn) error {
 		it, ok, err := t.getItem(id)
 		if err != nil || !ok {
@@ -345,6 +391,9 @@ func (s *Store) MakeConflictCopy(id uint64, copyName string) (cp Item, moved boo
 			return err
 		}
 		overlay := Overlay{Flags: LocalOnly | LocalConflict, Size: it.Local.Size, MTime: it.Local.MTime}
+		if opt.Upload {
+			overlay.Flags = LocalCreated | LocalConflict
+		}
 		if it.ID >= localIDBase {
 			// Made here: the item itself becomes the copy; the server's file, if any,
 			// comes back as an item of its own.
@@ -362,18 +411,24 @@ func (s *Store) MakeConflictCopy(id uint64, copyName string) (cp Item, moved boo
 			if err := t.putItem(&cp); err != nil {
 				return err
 			}
-			return t.putLink(cp.Parent, copyName, id)
+			if err := t.putLink(cp.Parent, copyName, id); err != nil {
+				return err
+			}
+			return t.enqueueIfUploadable(&cp)
 		}
 		// A server item: its id stays the server's; the copy gets a local id.
-		newID, err := t.allocID()
-		if err != nil {
-			return err
+		newID := opt.CopyID
+		if newID < localIDBase || t.hasItem(newID) {
+			return fmt.Errorf("cache: conflict copy of %d: copy id %d is not a fresh local id", id, newID)
 		}
 		cp = Item{ID: newID, Parent: it.Parent, Name: copyName, MTime: it.Local.MTime, Local: overlay}
 		if err := t.putItem(&cp); err != nil {
 			return err
 		}
 		if err := t.putLink(cp.Parent, copyName, newID); err != nil {
+			return err
+		}
+		if err := t.enqueueIfUploadable(&cp); err != nil {
 			return err
 		}
 		moved = true

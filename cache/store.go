@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -60,6 +61,32 @@ type Store struct {
 	writes atomic.Int64
 	// commits counts write transactions committed: each costs two fsyncs.
 	commits atomic.Int64
+
+	// uploading holds the items whose upload is in flight (see MarkUploading).
+	uploadingMu sync.Mutex
+	uploading   map[uint64]bool
+}
+
+// MarkUploading notes that id's content is being uploaded as it is now: meanwhile a
+// rename over another file does not take over that file's server identity (the
+// upload would create the file under its old name regardless).
+func (s *Store) MarkUploading(id uint64, on bool) {
+	s.uploadingMu.Lock()
+	defer s.uploadingMu.Unlock()
+	if s.uploading == nil {
+		s.uploading = make(map[uint64]bool)
+	}
+	if on {
+		s.uploading[id] = true
+	} else {
+		delete(s.uploading, id)
+	}
+}
+
+func (s *Store) isUploading(id uint64) bool {
+	s.uploadingMu.Lock()
+	defer s.uploadingMu.Unlock()
+	return s.uploading[id]
 }
 
 // Commits returns the number of write transactions committed since Open, each an

@@ -29,6 +29,13 @@ var (
 	_ = (fs.NodeOpener)((*File)(nil))
 	_ = (fs.NodeSetattrer)((*File)(nil))
 
+	_ = (fs.FileReader)((*writeHandle)(nil))
+	_ = (fs.FileWriter)((*writeHandle)(nil))
+	_ = (fs.FileFlusher)((*writeHandle)(nil))
+	_ = (fs.FileFsyncer)((*writeHandle)(nil))
+	_ = (fs.FileReleaser)((*writeHandle)(nil))
+	_ = (fs.FileGetattrer)((*writeHandle)(nil))
+
 	_ = (fs.FileReader)((*fileHandle)(nil))
 	_ = (fs.FileReleaser)((*fileHandle)(nil))
 	_ = (fs.FilePassthroughFder)((*fileHandle)(nil))
@@ -37,4 +44,6 @@ var (
 var (
 	_ = (fs.NodeGetxattrer)((*node)(nil))
 	_ = (fs.NodeListxattrer)((*node)(nil))
+	_ = (fs.NodeSetxattrer)((*node)(nil))
+	_ = (fs.NodeRemovexattrer)((*node)(nil))
 )

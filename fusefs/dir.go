@@ -60,7 +60,7 @@ func (fsys *FS) entry(ctx context.Context, parent *fs.Inode, it *cache.Item, out
 // errno logs what the kernel will only see as a number, then converts it.
 func (fsys *FS) errno(op string, id uint64, err error) syscall.Errno {
 	e := toErrno(err)
-	if e != syscall.ENOENT && e != syscall.EINTR {
+	if e != syscall.ENOENT && e != syscall.EINTR && e != syscall.ENOTEMPTY && e != syscall.EEXIST {
 		fsys.log.Warn("request failed", "op", op, "fileid", id, "err", err)
 	}
 	return e

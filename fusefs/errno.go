@@ -19,6 +19,16 @@ func toErrno(err error) syscall.Errno {
 		return syscall.EINTR
 	case errors.Is(err, cache.ErrNotFound), errors.Is(err, davclient.ErrNotFound):
 		return syscall.ENOENT
+	case errors.Is(err, cache.ErrExists):
+		return syscall.EEXIST
+	case errors.Is(err, cache.ErrNotEmpty):
+		return syscall.ENOTEMPTY
+	case errors.Is(err, cache.ErrNotDir):
+		return syscall.ENOTDIR
+	case errors.Is(err, cache.ErrIsDir):
+		return syscall.EISDIR
+	case errors.Is(err, cache.ErrBadListing):
+		return syscall.EINVAL // a name no folder can hold, a folder moved into itself
 	case errors.Is(err, davclient.ErrForbidden), errors.Is(err, davclient.ErrUnauthorized):
 		return syscall.EACCES
 	case errors.Is(err, davclient.ErrInsufficientStorage):

@@ -35,6 +35,15 @@ type Config struct {
 	UID, GID  uint32
 	KernelTTL time.Duration
 	Logger    *slog.Logger
+	// Local keeps the content of files changed here; nil makes a read-only mount
+	// (every change fails with EROFS).
+	Local *hydrate.Local
+	// OnChange is told after every change (the uploader wakes).
+	OnChange func()
+	// Excluded says whether a name is never uploaded (editor swap and lock files, the
+	// desktop clients' exclude list); NameRefused whether the server refuses it.
+	Excluded    func(name string) bool
+	NameRefused func(name string) error
 }
 
 // FS is one mounted account.
@@ -192,8 +201,15 @@ func (fsys *FS) fillAttr(it *cache.Item, out *fuse.Attr) {
 	out.Gid = fsys.cfg.GID
 	out.Blksize = blockSize
 	out.Blocks = uint64(it.LocalBytes+511) / 512
-	if !it.MTime.IsZero() {
-		out.SetTimes(&it.MTime, &it.MTime, &it.MTime)
+	size, mtime := it.VisibleSize(), it.VisibleMTime()
+	if it.Local.HasLocalContent() && fsys.cfg.Local != nil {
+		if s, m, ok := fsys.cfg.Local.Attr(it.ID); ok {
+			size, mtime = s, m // written, not recorded yet
+		}
+		out.Blocks = uint64(size+511) / 512
+	}
+	if !mtime.IsZero() {
+		out.SetTimes(&mtime, &mtime, &mtime)
 	}
 	perm := permOf(it)
 	if it.IsDir {
@@ -202,16 +218,13 @@ func (fsys *FS) fillAttr(it *cache.Item, out *fuse.Attr) {
 		return
 	}
 	out.Mode = syscall.S_IFREG | perm
-	out.Size = uint64(max(it.Size, 0))
+	out.Size = uint64(max(size, 0))
 }
 
 // permOf derives mode bits from oc:permissions: a file without W is read-only, a folder
 // where neither files (C) nor folders (K) may be created is not writable.
 func permOf(it *cache.Item) uint32 {
-	p := davclient.PermAll
-	if it.PermsKnown {
-		p = davclient.ParsePerm(it.Permissions)
-	}
+	p := perm(it)
 	if it.IsDir {
 		if p&(davclient.PermCreateFile|davclient.PermCreateFolder) != 0 {
 			return 0o755

@@ -10,6 +10,7 @@ import (
 	"github.com/hanwen/go-fuse/v2/fuse"
 
 	"github.com/ncvfs/ncvfs/cache"
+	"github.com/ncvfs/ncvfs/davclient"
 	"github.com/ncvfs/ncvfs/hydrate"
 )
 
@@ -17,10 +18,31 @@ import (
 // writes are refused until uploads exist. The kernel keeps cached pages across opens
 // (FOPEN_KEEP_CACHE): they are dropped by NotifyContent when the server's version changes.
 func (f *File) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, syscall.Errno) {
-	if flags&syscall.O_ACCMODE != syscall.O_RDONLY || flags&syscall.O_TRUNC != 0 {
+	write := flags&syscall.O_ACCMODE != syscall.O_RDONLY
+	if (write || flags&syscall.O_TRUNC != 0) && !f.fsys.writable() {
 		return nil, 0, syscall.EROFS
 	}
 	f.live()
+	if f.fsys.writable() {
+		it, err := f.fsys.getSettled(ctx, &f.node)
+		if err != nil {
+			return nil, 0, toErrno(err)
+		}
+		if write && perm(&it)&davclient.PermWrite == 0 {
+			return nil, 0, syscall.EACCES
+		}
+		if write || it.Local.HasLocalContent() {
+			// No passthrough, no kept pages: this content changes here.
+			lh, err := f.fsys.cfg.Local.Open(ctx, f.id, write, write && flags&syscall.O_TRUNC != 0)
+			if err != nil {
+				return nil, 0, f.fsys.errno("open", f.id, err)
+			}
+			if write {
+				f.fsys.changed()
+			}
+			return &writeHandle{lh: lh, fsys: f.fsys, id: f.id}, 0, 0
+		}
+	}
 	h, err := f.fsys.cfg.Fetcher.Open(f.id)
 	if errors.Is(err, cache.ErrNotFound) {
 		// Shown from a listing still being committed?
@@ -71,3 +93,6 @@ func (fh *fileHandle) Release(ctx context.Context) syscall.Errno {
 	fh.h.Close()
 	return 0
 }
+
+// errEOF is the end of a file's content.
+var errEOF = io.EOF

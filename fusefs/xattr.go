@@ -18,3 +18,14 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (uint32, 
 func (n *node) Listxattr(ctx context.Context, dest []byte) (uint32, syscall.Errno) {
 	return 0, syscall.ENOSYS
 }
+
+// Setxattr and Removexattr: nothing is kept. ENOTSUP is what cp -a, rsync -X and tar
+// --xattrs take for "this file system has no such attributes" and go on; go-fuse's
+// default, ENODATA, makes cp -a fail on every file.
+func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) syscall.Errno {
+	return syscall.ENOTSUP
+}
+
+func (n *node) Removexattr(ctx context.Context, attr string) syscall.Errno {
+	return syscall.ENOTSUP
+}

@@ -480,6 +480,11 @@ func (l *Lister) refresh(ctx context.Context, dirID uint64, background bool, cal
 	if !dir.IsDir {
 		return fmt.Errorf("hydrate: item %d is not a folder", dirID)
 	}
+	if dir.Local.Flags&(cache.LocalCreated|cache.LocalOnly|cache.LocalDeleted) != 0 {
+		// Not on the server (yet): what the cache has is all there is.
+		l.markValid(dirID, time.Now())
+		return nil
+	}
 	if dir.ListedETag == "" || l.cfg.Dialect != davclient.DialectNextcloud {
 		return l.relist(ctx, dirID, background, call)
 	}
@@ -520,7 +525,8 @@ func (l *Lister) refresh(ctx context.Context, dirID uint64, background bool, cal
 
 // relist fetches a folder's children (Depth 1) and applies them in one transaction.
 func (l *Lister) relist(ctx context.Context, dirID uint64, background bool, call *listCall) error {
-	path, err := l.cfg.Store.Path(dirID)
+	// Where the server has it: a move made here may not be uploaded yet.
+	path, err := l.cfg.Store.ServerPath(dirID)
 	if err != nil {
 		return fmt.Errorf("hydrate: path of folder %d: %w", dirID, err)
 	}
@@ -558,7 +564,8 @@ func (l *Lister) relist(ctx context.Context, dirID uint64, background bool, call
 	if !self.IsDir {
 		return fmt.Errorf("hydrate: list %q: %w", path, errNotAFolder)
 	}
-	if self.FileID != 0 && self.FileID != dirID {
+	if dir, gerr := l.cfg.Store.Get(dirID); gerr == nil && self.FileID != 0 && dir.ServerFileID() != 0 &&
+		self.FileID != dir.ServerFileID() {
 		// Another folder now has this path (deleted and re-created on the server).
 		if dir, gerr := l.cfg.Store.Get(dirID); gerr == nil {
 			l.Invalidate(dir.Parent)

@@ -84,6 +84,9 @@ type mountOpts struct {
 	cacheDir            string
 	listingTTL          time.Duration
 	kernelTTL           time.Duration
+	readOnly            bool
+	debounce            time.Duration
+	chunkThreshold      int64
 }
 
 // mount mounts for real in a temporary folder and unmounts when the test ends.
@@ -96,6 +99,8 @@ func mount(t testing.TB, o mountOpts) (*Session, string) {
 	s, err := Start(context.Background(), Config{
 		URL: o.url, User: o.user, Password: o.password, Mountpoint: mp, CacheDir: o.cacheDir,
 		ListingTTL: o.listingTTL, KernelTTL: o.kernelTTL, Logger: testLogger(t),
+		ReadOnly: o.readOnly, UploadDebounce: o.debounce, ChunkThreshold: o.chunkThreshold,
+		ChunkSize: o.chunkThreshold,
 	})
 	if err != nil {
 		t.Fatalf("mount: %v", err)

@@ -179,10 +179,10 @@ func TestPermissionsBecomeModes(t *testing.T) {
 	}
 }
 
-func TestChangesAreRefusedNotLost(t *testing.T) {
+func TestReadOnlyMountRefusesChanges(t *testing.T) {
 	srv := newServer(t)
 	seedSample(t, srv)
-	_, mp := mountDavtest(t, srv, "")
+	_, mp := mount(t, mountOpts{url: srv.URL(), user: "alice", password: "app-password-1", readOnly: true})
 	before := walkServer(t, srv)
 	checks := []struct {
 		what string

@@ -40,6 +40,16 @@ type Config struct {
 	// DiscoverTimeout bounds the first contact with the server; default 30s.
 	DiscoverTimeout time.Duration
 	Logger          *slog.Logger
+	// ReadOnly refuses every change with EROFS.
+	ReadOnly bool
+	// UploadDebounce is how long a closed file is left alone before its upload
+	// (default hydrate.DefaultDebounce); ChunkThreshold the size above which files go
+	// up in chunks on Nextcloud (default hydrate.DefaultChunkThreshold).
+	UploadDebounce time.Duration
+	ChunkThreshold int64
+	ChunkSize      int64
+	// UploadConflicts uploads conflict copies too (the desktop clients do not).
+	UploadConflicts bool
 }
 
 // Session is a live mount.
@@ -49,10 +59,13 @@ type Session struct {
 	Lister  *hydrate.Lister
 	Fetcher *hydrate.Fetcher
 	Budget  *hydrate.Budget
-	FS      *fusefs.FS
-	server  *fuse.Server
-	mp      string
-	log     *slog.Logger
+	// Local and Uploader are nil on a read-only mount.
+	Local    *hydrate.Local
+	Uploader *hydrate.Uploader
+	FS       *fusefs.FS
+	server   *fuse.Server
+	mp       string
+	log      *slog.Logger
 }
 
 // Start checks the mount point, reaches the server, opens the cache and mounts. Every
@@ -131,11 +144,30 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	})
 	budget.Fetcher = fetcher
 	budget.Enforce() // limits lowered since the last mount, or a disk filled meanwhile
-	fsys = fusefs.New(fusefs.Config{
+	fcfg := fusefs.Config{
 		Store: store, Lister: lister, Fetcher: fetcher, RootID: rootID,
 		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()),
 		KernelTTL: cfg.KernelTTL, Logger: log,
-	})
+	}
+	var local *hydrate.Local
+	var uploader *hydrate.Uploader
+	if !cfg.ReadOnly {
+		local = hydrate.NewLocal(store, fetcher, log)
+		uploader = hydrate.NewUploader(hydrate.UploaderConfig{
+			Store: store, Client: client, Local: local, Lister: lister, Logger: log,
+			Debounce: cfg.UploadDebounce, ChunkThreshold: cfg.ChunkThreshold, ChunkSize: cfg.ChunkSize,
+			Chunked:         info.Dialect == davclient.DialectNextcloud && info.UserID != "",
+			UploadConflicts: cfg.UploadConflicts,
+			OnNames:         func(dirID uint64, names ...string) { fsys.OnNames(dirID, names...) },
+			OnUploaded:      func(id uint64) { fsys.OnUploaded(id) },
+			OnConflict:      func(p string) { notifyConflict(log, cfg.Mountpoint, p) },
+		})
+		local.OnQueued = uploader.Wake
+		fcfg.Local, fcfg.OnChange = local, uploader.Wake
+		fcfg.Excluded = excludedName
+		fcfg.NameRefused = nameRefusal(info)
+	}
+	fsys = fusefs.New(fcfg)
 	server, err := fusefs.Mount(cfg.Mountpoint, fsys, fusefs.MountOptions{
 		FsName: fsName(cfg, info), AllowOther: cfg.AllowOther,
 		AllowNonEmpty: cfg.AllowNonEmpty, Debug: cfg.Debug,
@@ -147,10 +179,16 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 		return nil, err
 	}
 	ok = true
+	if uploader != nil {
+		uploader.Start() // changes queued before (a crash, an unmount with work left) go on
+		if n, err := store.QueueLen(); err == nil && n > 0 {
+			log.Info("resuming uploads left from before", "op", "upload", "pending", n)
+		}
+	}
 	log.Info("mounted", "url", redactURL(cfg.URL), "user", cfg.User, "dialect", info.Dialect.String(),
 		"mountpoint", cfg.Mountpoint, "cache", dir)
 	return &Session{Info: info, Store: store, Lister: lister, Fetcher: fetcher, Budget: budget, FS: fsys,
-		server: server, mp: cfg.Mountpoint, log: log}, nil
+		Local: local, Uploader: uploader, server: server, mp: cfg.Mountpoint, log: log}, nil
 }
 
 // adoptAccount makes sure the cache belongs to this account, then records the root.
@@ -216,6 +254,12 @@ func (s *Session) Unmount() error {
 		}
 	}
 	if len(errs) == 0 && s.Store != nil {
+		if s.Uploader != nil {
+			s.Uploader.Close() // an upload in flight resumes at the next mount
+			if n, err := s.Store.QueueLen(); err == nil && n > 0 {
+				s.log.Warn("changes not uploaded yet; they are uploaded at the next mount", "op", "unmount", "pending", n)
+			}
+		}
 		s.Lister.Close()  // background listings end before the store closes
 		s.Fetcher.Close() // record what arrived while the store is still open
 		s.Budget.Close()  // the records above may have started an eviction pass
