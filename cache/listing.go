@@ -229,7 +229,7 @@ func (t *txn) checkIDs(dirID uint64, order []*Item) (map[uint64]struct{}, error)
 	// such an item is an alias of it. Checked only when there are aliases at all.
 	aliases := t.aliases()
 	hasAliases := aliases != nil && aliases.Stats().KeyN > 0
-	for _, c := range order {
+	for i, c := range order {
 		if c.ID == 0 {
 			continue
 		}
@@ -239,10 +239,16 @@ func (t *txn) checkIDs(dirID uint64, order []*Item) (map[uint64]struct{}, error)
 		if c.ID >= localIDBase && !t.hasItem(c.ID) {
 			return nil, fmt.Errorf("%w: file id %d is in the locally allocated range", ErrBadListing, c.ID)
 		}
-		if hasAliases {
-			c.ID = t.resolveServerID(c.ID)
+		if id := c.ID; hasAliases {
+			if local := t.resolveServerID(id); local != id {
+				// A copy: the caller's items may be read by others (a listing handed
+				// to readdir while it is committed).
+				alias := *c
+				alias.ID = local
+				order[i] = &alias
+			}
 		}
-		claimed[c.ID] = struct{}{}
+		claimed[order[i].ID] = struct{}{}
 	}
 	ancestors, err := t.ancestors(dirID)
 	if err != nil {
