@@ -105,7 +105,7 @@ func cmdVersion(args []string, stdout io.Writer) error {
 type mountFlags struct {
 	user, passwordFile, cacheDir, logLevel string
 	insecure, allowOther, allowNonEmpty    bool
-	readOnly, uploadConflicts              bool
+	writes, uploadConflicts                bool
 	debugFUSE                              bool
 	listingTTL                             time.Duration
 	cacheSize, minFree                     byteSize
@@ -131,7 +131,7 @@ func cmdMount(args []string, stdout, stderr io.Writer) error {
 	fl.BoolVar(&f.insecure, "insecure", false, "do not verify the server's TLS certificate (only for servers you trust)")
 	fl.BoolVar(&f.allowOther, "allow-other", false, "let other users see the mount (needs user_allow_other in /etc/fuse.conf)")
 	fl.BoolVar(&f.allowNonEmpty, "allow-non-empty", false, "mount over a folder that is not empty (its files are hidden while mounted)")
-	fl.BoolVar(&f.readOnly, "read-only", false, "refuse every change (EROFS)")
+	fl.BoolVar(&f.writes, "experimental-writes", false, "accept changes and upload them (experimental; without it every change fails with EROFS)")
 	fl.BoolVar(&f.uploadConflicts, "upload-conflicts", false, "upload conflict copies too (by default they stay on this computer)")
 	fl.BoolVar(&f.debugFUSE, "debug-fuse", false, "log every FUSE request (very verbose; implies --log-level debug)")
 	f.cacheSize, f.minFree = hydrate.DefaultCacheSize, hydrate.DefaultMinFreeSpace
@@ -158,7 +158,7 @@ func cmdMount(args []string, stdout, stderr io.Writer) error {
 	s, err := session.Start(ctx, session.Config{
 		URL: pos[0], User: creds.user, Password: creds.password, Mountpoint: pos[1],
 		CacheDir: f.cacheDir, InsecureSkipVerify: f.insecure, AllowOther: f.allowOther,
-		AllowNonEmpty: f.allowNonEmpty, Debug: f.debugFUSE, ReadOnly: f.readOnly, UploadConflicts: f.uploadConflicts, ListingTTL: f.listingTTL, Logger: logger,
+		AllowNonEmpty: f.allowNonEmpty, Debug: f.debugFUSE, Writes: f.writes, UploadConflicts: f.uploadConflicts, ListingTTL: f.listingTTL, Logger: logger,
 		CacheSize: int64(f.cacheSize), MinFreeSpace: int64(f.minFree),
 	})
 	if err != nil {

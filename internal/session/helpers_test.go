@@ -84,7 +84,7 @@ type mountOpts struct {
 	cacheDir            string
 	listingTTL          time.Duration
 	kernelTTL           time.Duration
-	readOnly            bool
+	writes              bool
 	debounce            time.Duration
 	chunkThreshold      int64
 }
@@ -99,7 +99,7 @@ func mount(t testing.TB, o mountOpts) (*Session, string) {
 	s, err := Start(context.Background(), Config{
 		URL: o.url, User: o.user, Password: o.password, Mountpoint: mp, CacheDir: o.cacheDir,
 		ListingTTL: o.listingTTL, KernelTTL: o.kernelTTL, Logger: testLogger(t),
-		ReadOnly: o.readOnly, UploadDebounce: o.debounce, ChunkThreshold: o.chunkThreshold,
+		Writes: o.writes, UploadDebounce: o.debounce, ChunkThreshold: o.chunkThreshold,
 		ChunkSize: o.chunkThreshold,
 	})
 	if err != nil {

