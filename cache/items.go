@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // Get returns the item with id, or ErrNotFound.
@@ -92,6 +91,14 @@ func (s *Store) Path(id uint64) (string, error) {
 }
 
 func (t *txn) path(id uint64) (string, error) {
+	return t.walkUp(id, func(it *Item) (parent uint64, name string, err error) {
+		return it.Parent, it.Name, nil
+	})
+}
+
+// walkUp joins the names of id and the folders above it, up to the root; place says
+// where an item stands (its place here, or where the server has it).
+func (t *txn) walkUp(id uint64, place func(it *Item) (parent uint64, name string, err error)) (string, error) {
 	var names []string
 	for cur := id; ; {
 		if len(names) > maxDepth {
@@ -104,19 +111,20 @@ func (t *txn) path(id uint64) (string, error) {
 		if !ok {
 			return "", fmt.Errorf("%w: item %d of the chain", ErrNotFound, cur)
 		}
-		if it.Parent == 0 {
-			if it.Name != "" {
-				return "", fmt.Errorf("item %d has no parent but a name %q", cur, it.Name)
+		parent, name, err := place(&it)
+		if err != nil {
+			return "", err
+		}
+		if parent == 0 {
+			if name != "" {
+				return "", fmt.Errorf("item %d has no parent but a name %q", cur, name)
 			}
 			break
 		}
-		names = append(names, it.Name)
-		cur = it.Parent
+		names = append(names, name)
+		cur = parent
 	}
-	for i, j := 0, len(names)-1; i < j; i, j = i+1, j-1 {
-		names[i], names[j] = names[j], names[i]
-	}
-	return strings.Join(names, "/"), nil
+	return joinReversed(names), nil
 }
 
 // ancestors returns the ids of id and of every folder above it.

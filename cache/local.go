@@ -424,32 +424,15 @@ func (s *Store) ServerPath(id uint64) (string, error) {
 }
 
 func (t *txn) serverPath(id uint64) (string, error) {
-	var names []string
-	for cur := id; ; {
-		if len(names) > maxDepth {
-			return "", fmt.Errorf("parent chain longer than %d: a cycle?", maxDepth)
+	return t.walkUp(id, func(it *Item) (uint64, string, error) {
+		switch {
+		case it.Local.Flags&(LocalCreated|LocalOnly) != 0:
+			return 0, "", fmt.Errorf("%w: item %d is not on the server yet", ErrNotFound, it.ID)
+		case it.Local.Flags&(LocalMoved|LocalDeleted) != 0:
+			return it.Local.FromParent, it.Local.FromName, nil
 		}
-		it, ok, err := t.getItem(cur)
-		if err != nil {
-			return "", err
-		}
-		if !ok {
-			return "", fmt.Errorf("%w: item %d of the chain", ErrNotFound, cur)
-		}
-		if it.Local.Flags&(LocalCreated|LocalOnly) != 0 {
-			return "", fmt.Errorf("%w: item %d is not on the server yet", ErrNotFound, cur)
-		}
-		if it.Parent == 0 && it.Local.Flags&(LocalMoved|LocalDeleted) == 0 {
-			break
-		}
-		parent, name := it.Parent, it.Name
-		if it.Local.Flags&(LocalMoved|LocalDeleted) != 0 {
-			parent, name = it.Local.FromParent, it.Local.FromName
-		}
-		names = append(names, name)
-		cur = parent
-	}
-	return joinReversed(names), nil
+		return it.Parent, it.Name, nil
+	})
 }
 
 func joinReversed(names []string) string {
