@@ -20,15 +20,18 @@ import (
 // TestMain fails the run if any test left an ncvfs mount behind. Mounts that existed
 // before the run belong to someone else and are left alone.
 func TestMain(m *testing.M) {
-	before := map[string]bool{}
-	for _, mp := range ncvfsMounts() {
-		before[mp] = true
+	// Every t.TempDir of this run lives below a root of its own, so a mount left
+	// behind is told apart from another run's on the same machine.
+	root, err := os.MkdirTemp("", "ncvfs-session-test-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: temporary folder: %v\n", err)
+		os.Exit(1)
 	}
+	os.Setenv("TMPDIR", root)
 	code := m.Run()
 	var left []string
-	ours := filepath.Join(os.TempDir(), "Test") // t.TempDir() folders of this package
 	for _, mp := range ncvfsMounts() {
-		if !before[mp] && strings.HasPrefix(mp, ours) {
+		if strings.HasPrefix(mp, root+string(filepath.Separator)) {
 			left = append(left, mp)
 		}
 	}
@@ -38,6 +41,9 @@ func TestMain(m *testing.M) {
 			syscall.Unmount(mp, syscall.MNT_DETACH)
 		}
 		code = 1
+	}
+	if len(left) == 0 {
+		os.RemoveAll(root)
 	}
 	os.Exit(code)
 }
