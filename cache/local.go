@@ -305,8 +305,10 @@ func (t *txn) replaceTarget(it *Item, newParent uint64, newName string, res *Ren
 	if err := t.deleteLinkIf(newParent, newName, tid); err != nil {
 		return err
 	}
+	// Not while either is being uploaded: the answer of that upload would land on an
+	// item that changed identity under it.
 	adopt := !it.IsDir && it.Local.Flags&LocalCreated != 0 && it.Local.ServerID == 0 && !t.s.isUploading(it.ID) &&
-		target.Local.Flags&(LocalCreated|LocalOnly) == 0 && target.ServerFileID() != 0
+		!t.s.isUploading(target.ID) && target.Local.Flags&(LocalCreated|LocalOnly) == 0 && target.ServerFileID() != 0
 	if !adopt {
 		res.ReplacedGone, err = t.retire(&target)
 		return err

@@ -150,7 +150,7 @@ func TestLocalMoveIsNotUndoneByListings(t *testing.T) {
 			t.Errorf("generic=%v: server path %q, %v; want A/f.txt", generic, p, err)
 		}
 		// The MOVE is done: the server now lists it in B.
-		if err := s.CompleteMove(fid); err != nil {
+		if err := s.CompleteMove(fid, 3, "g.txt"); err != nil {
 			t.Fatal(err)
 		}
 		g := f
@@ -163,6 +163,44 @@ func TestLocalMoveIsNotUndoneByListings(t *testing.T) {
 		if q := queued(t, s); len(q) != 0 {
 			t.Errorf("generic=%v: queue %v after the move", generic, q)
 		}
+	}
+}
+
+// A file renamed twice, the second time while the MOVE of the first was on its way:
+// the server ends at the first name, and the second move stays to do from there.
+func TestMoveDuringAMoveIsKept(t *testing.T) {
+	s := withRoot(t)
+	a := dirItem(2, "A", "a1")
+	apply(t, s, dirItem(1, "", "r1"), a)
+	apply(t, s, a, fileItem(10, "tmp", `"f"`, 1))
+	if _, err := s.Rename(2, "tmp", 2, ".tmp-1", false); err != nil {
+		t.Fatal(err)
+	}
+	// The uploader reads the item and sends MOVE tmp -> .tmp-1; meanwhile:
+	if _, err := s.Rename(2, ".tmp-1", 2, "final", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CompleteMove(10, 2, ".tmp-1"); err != nil {
+		t.Fatal(err)
+	}
+	it := mustLookup(t, s, 2, "final")
+	if it.Local.Flags&LocalMoved == 0 {
+		t.Fatalf("after the first MOVE the second rename was forgotten: %+v", it.Local)
+	}
+	if p, err := s.ServerPath(10); err != nil || p != "A/.tmp-1" {
+		t.Errorf("server path %q, %v; want A/.tmp-1 (where the first MOVE put it)", p, err)
+	}
+	if q, _ := s.Queued(0); len(q) != 1 || q[0] != 10 {
+		t.Errorf("queue %v, want the second move queued", q)
+	}
+	if err := s.CompleteMove(10, 2, "final"); err != nil {
+		t.Fatal(err)
+	}
+	if it := mustLookup(t, s, 2, "final"); it.Local.Pending() {
+		t.Errorf("after the second MOVE: %+v", it.Local)
+	}
+	if n, _ := s.QueueLen(); n != 0 {
+		t.Errorf("%d items still queued", n)
 	}
 }
 

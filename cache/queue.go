@@ -90,6 +90,24 @@ func (s *Store) Dequeue(id uint64) error {
 	return s.update(func(t *txn) error { return t.dequeue(id) })
 }
 
+// QueuedVacater returns the queued item that left the server place name in parent
+// (removed or moved away here) and whose work has not reached the server yet. That
+// work goes first: what takes the place would otherwise meet the old occupant there.
+func (s *Store) QueuedVacater(parent uint64, name string) (uint64, bool, error) {
+	var id uint64
+	var ok bool
+	err := s.view(func(t *txn) error {
+		if id, ok = t.vacatedBy(parent, name); ok {
+			ok = t.queued().Get(idKey(id)) != nil
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("cache: vacated place %q in %d: %w", name, parent, err)
+	}
+	return id, ok, nil
+}
+
 // Requeue moves id to the end of the queue, behind the work that does not wait for it.
 func (s *Store) Requeue(id uint64) error {
 	return s.update(func(t *txn) error {
@@ -228,7 +246,7 @@ func (t *txn) adoptServerID(it *Item, fileID uint64) error {
 }
 
 // CompleteMkcol marks a folder made here as existing on the server.
-func (s *Store) CompleteMkcol(id, fileID uint64, etag string) error {
+func (s *Store) CompleteMkcol(id, fileID uint64, etag string, parent uint64, name string) error {
 	err := s.update(func(t *txn) error {
 		it, ok, err := t.getItem(id)
 		if err != nil || !ok {
@@ -243,6 +261,9 @@ func (s *Store) CompleteMkcol(id, fileID uint64, etag string) error {
 		it.ETag = etag
 		it.Local.Flags &^= LocalCreated
 		it.Local.Error = ""
+		if err := t.landedAt(&it, parent, name); err != nil {
+			return err
+		}
 		if err := t.putItem(&it); err != nil {
 			return err
 		}
@@ -257,8 +278,10 @@ func (s *Store) CompleteMkcol(id, fileID uint64, etag string) error {
 	return nil
 }
 
-// CompleteMove marks an item's move as done on the server: it is where it is here.
-func (s *Store) CompleteMove(id uint64) error {
+// CompleteMove records that the server moved an item to name in parent: where it is
+// here, unless it was moved or removed again while the MOVE was in flight (that work
+// stays queued, from the new server place).
+func (s *Store) CompleteMove(id, parent uint64, name string) error {
 	err := s.update(func(t *txn) error {
 		it, ok, err := t.getItem(id)
 		if err != nil || !ok {
@@ -267,15 +290,13 @@ func (s *Store) CompleteMove(id uint64) error {
 			}
 			return err
 		}
-		if err := t.deleteVacatedIf(it.Local.FromParent, it.Local.FromName, id); err != nil {
+		if err := t.landedAt(&it, parent, name); err != nil {
 			return err
 		}
-		it.Local.Flags &^= LocalMoved
-		it.Local.FromParent, it.Local.FromName = 0, ""
 		if err := t.putItem(&it); err != nil {
 			return err
 		}
-		if it.Local.Flags&(LocalDirty|LocalCreated|LocalDeleted) == 0 {
+		if it.Local.Flags&(LocalDirty|LocalCreated|LocalDeleted|LocalMoved) == 0 {
 			return t.dequeue(id)
 		}
 		return nil
@@ -284,6 +305,24 @@ func (s *Store) CompleteMove(id uint64) error {
 		return fmt.Errorf("cache: complete move of %d: %w", id, err)
 	}
 	return nil
+}
+
+// landedAt records that the server has it at name in parent now (after a MKCOL or a
+// MOVE). An item moved or removed here meanwhile keeps that work, from this place.
+func (t *txn) landedAt(it *Item, parent uint64, name string) error {
+	if err := t.deleteVacatedIf(it.Local.FromParent, it.Local.FromName, it.ID); err != nil {
+		return err
+	}
+	if it.Local.Flags&LocalDeleted == 0 && it.Parent == parent && it.Name == name {
+		it.Local.Flags &^= LocalMoved
+		it.Local.FromParent, it.Local.FromName = 0, ""
+		return nil
+	}
+	if it.Local.Flags&LocalDeleted == 0 {
+		it.Local.Flags |= LocalMoved
+	}
+	it.Local.FromParent, it.Local.FromName = parent, name
+	return t.putVacated(parent, name, it.ID)
 }
 
 // ForgetTombstone drops a removed item's record once the server no longer has it

@@ -83,6 +83,33 @@ func (s *Store) MarkUploading(id uint64, on bool) {
 	}
 }
 
+// BeginUpload marks id as being uploaded and returns its current state, in step with
+// every change of the store: a change that reads isUploading (a rename that would give
+// the item's server identity to another) either committed before, and is seen here,
+// or runs after and sees the mark. It takes the writer's lock but commits nothing.
+// ErrNotFound: the item is gone, nothing to upload.
+func (s *Store) BeginUpload(id uint64) (Item, error) {
+	var it Item
+	errDone := errors.New("done")
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		t := newTxn(s, tx)
+		var ok bool
+		var err error
+		if it, ok, err = t.getItem(id); err != nil {
+			return err
+		}
+		if !ok {
+			return ErrNotFound
+		}
+		s.MarkUploading(id, true)
+		return errDone // roll back: there is nothing to write
+	})
+	if errors.Is(err, errDone) {
+		return it, nil
+	}
+	return Item{}, fmt.Errorf("cache: begin upload of %d: %w", id, err)
+}
+
 func (s *Store) isUploading(id uint64) bool {
 	s.uploadingMu.Lock()
 	defer s.uploadingMu.Unlock()

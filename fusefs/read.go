@@ -84,7 +84,14 @@ func (fh *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.Re
 // complete, verified file opened by nobody else is handed to the kernel, which then
 // reads it at local-disk speed without asking us. go-fuse gives that backing file to
 // every open of the file until the last of them closes.
+//
+// Never on a read-write mount: the kernel keeps one io mode per inode, and an open in
+// the other mode fails with EIO (a passthrough open while a program has the file open
+// for writing through us, or the reverse), which tools such as git meet at once.
 func (fh *fileHandle) PassthroughFd() (int, bool) {
+	if fh.fsys.writable() {
+		return -1, false
+	}
 	return fh.h.PassthroughFd()
 }
 

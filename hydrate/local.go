@@ -77,8 +77,7 @@ var ErrNoLocalContent = errors.New("hydrate: the file has no local content")
 // with local content is served from its local file; a clean file is materialized (its
 // server version copied to a local file) at the first write, or at once with truncate.
 func (l *Local) Open(ctx context.Context, id uint64, write, truncate bool) (*LocalHandle, error) {
-	lf := l.file(id)
-	lf.mu.Lock()
+	lf := l.lockFile(id)
 	defer lf.mu.Unlock()
 	// Read under the file's lock: an upload finishing meanwhile moves the local file
 	// to the content file and marks the item clean in one step under that lock.
@@ -124,6 +123,23 @@ func (l *Local) file(id uint64) *localFile {
 		l.files[id] = lf
 	}
 	return lf
+}
+
+// lockFile returns the shared state of id, locked. The state may be forgotten
+// (forgetIfIdle) while a caller waits for its lock: that caller tries again, so that
+// two states of one file never exist at once and every change of it is serialized.
+func (l *Local) lockFile(id uint64) *localFile {
+	for {
+		lf := l.file(id)
+		lf.mu.Lock()
+		l.mu.Lock()
+		live := l.files[id] == lf
+		l.mu.Unlock()
+		if live {
+			return lf
+		}
+		lf.mu.Unlock()
+	}
 }
 
 // openLocalFile opens the local file of an item with local content. A file made here
@@ -232,6 +248,7 @@ func (l *Local) truncateLocked(ctx context.Context, lf *localFile, it *cache.Ite
 
 // changed notes a change of the content. Caller holds lf.mu.
 func (lf *localFile) changed() {
+	lf.orphan = false // changed again after its upload: the local file is the content
 	lf.gen++
 	lf.lastChange = time.Now()
 	lf.mtime = lf.lastChange
@@ -275,8 +292,7 @@ func (l *Local) Busy(id uint64, quiet time.Duration) bool {
 // SetMTime sets the mtime of a file's local content (touch, utimes), materializing a
 // clean file: the new mtime is uploaded with its content (X-OC-Mtime).
 func (l *Local) SetMTime(ctx context.Context, id uint64, mtime time.Time) error {
-	lf := l.file(id)
-	lf.mu.Lock()
+	lf := l.lockFile(id)
 	defer lf.mu.Unlock()
 	defer l.forgetIfIdle(lf)
 	it, err := l.store.Get(id)
@@ -294,6 +310,8 @@ func (l *Local) SetMTime(ctx context.Context, id uint64, mtime time.Time) error 
 		}
 	}
 	lf.mtime = mtime
+	lf.gen++ // an upload in flight has the old mtime: the item stays dirty after it
+	lf.orphan = false
 	_, err = l.store.NoteLocalContent(id, lf.size, mtime)
 	if err == nil {
 		lf.recorded = lf.gen
@@ -510,8 +528,7 @@ type snapshot struct {
 
 // snapshotForUpload opens the local content of id for an upload, unless it is busy.
 func (l *Local) snapshotForUpload(id uint64, it *cache.Item) (*snapshot, error) {
-	lf := l.file(id)
-	lf.mu.Lock()
+	lf := l.lockFile(id)
 	defer lf.mu.Unlock()
 	defer l.forgetIfIdle(lf)
 	fh, err := os.Open(l.store.LocalPath(id))
@@ -543,8 +560,7 @@ func (l *Local) snapshotForUpload(id uint64, it *cache.Item) (*snapshot, error) 
 // new version when nobody has it open (no download when it is read next), or goes
 // at its last close.
 func (l *Local) finishUpload(id uint64, snap *snapshot, up cache.Uploaded) (cache.Item, error) {
-	lf := l.file(id)
-	lf.mu.Lock()
+	lf := l.lockFile(id)
 	defer lf.mu.Unlock()
 	defer l.forgetIfIdle(lf)
 	up.StillDirty = lf.gen != snap.gen

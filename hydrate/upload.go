@@ -161,81 +161,139 @@ func (u *Uploader) pass(ctx context.Context) time.Duration {
 		u.log.Error("read the upload queue", "op", "upload", "err", err)
 		return uploadMaxBackoff
 	}
-	var again time.Duration
-	soon := func(d time.Duration) {
-		if again == 0 || d < again {
-			again = d
-		}
-	}
-	waiting := make(map[uint64]bool) // items left for later: what is below them waits too
 	u.mu.Lock()
 	quiet := u.cfg.Debounce
 	if u.urgent > 0 {
 		quiet = 0
 	}
 	u.mu.Unlock()
+	p := &queuePass{quiet: quiet, waiting: make(map[uint64]bool), done: make(map[uint64]bool)}
 	for _, id := range ids {
 		if ctx.Err() != nil {
 			return 0
 		}
-		if u.cfg.Local.Busy(id, quiet) {
-			waiting[id] = true
-			soon(max(quiet, 50*time.Millisecond))
-			continue
+		if u.step(ctx, p, id, 0) == stepStop {
+			break
 		}
-		u.mu.Lock()
-		at, backingOff := u.retryAt[id]
-		u.mu.Unlock()
-		if backingOff && time.Until(at) > 0 {
-			waiting[id] = true
-			soon(time.Until(at))
-			continue
+	}
+	if ctx.Err() != nil {
+		return 0
+	}
+	return p.again
+}
+
+// queuePass is the state of one pass through the queue.
+type queuePass struct {
+	quiet   time.Duration
+	again   time.Duration   // when to look again (0: when woken)
+	waiting map[uint64]bool // items left for later: what is below them waits too
+	done    map[uint64]bool // items this pass has dealt with
+}
+
+func (p *queuePass) soon(d time.Duration) {
+	if p.again == 0 || d < p.again {
+		p.again = d
+	}
+}
+
+type stepResult int
+
+const (
+	stepDone stepResult = iota // nothing more to do in this pass
+	stepWait                   // left for later
+	stepStop                   // the server is unreachable: the rest would fail the same way
+)
+
+// maxVacaterDepth bounds the chain of items processed early because each frees the
+// server place of the one before (a cycle, such as two names swapped, stops there).
+const maxVacaterDepth = 8
+
+// step processes one queued item, after the item that still occupies its server place.
+func (u *Uploader) step(ctx context.Context, p *queuePass, id uint64, depth int) stepResult {
+	if p.done[id] {
+		if p.waiting[id] {
+			return stepWait
 		}
-		it, err := u.cfg.Store.Get(id)
-		if errors.Is(err, cache.ErrNotFound) {
-			_ = u.cfg.Store.Dequeue(id)
-			continue
-		}
+		return stepDone
+	}
+	p.done[id] = true
+	wait := func() stepResult { p.waiting[id] = true; return stepWait }
+	if u.cfg.Local.Busy(id, p.quiet) {
+		p.soon(max(p.quiet, 50*time.Millisecond))
+		return wait()
+	}
+	u.mu.Lock()
+	at, backingOff := u.retryAt[id]
+	u.mu.Unlock()
+	if backingOff && time.Until(at) > 0 {
+		p.soon(time.Until(at))
+		return wait()
+	}
+	it, err := u.cfg.Store.Get(id)
+	if errors.Is(err, cache.ErrNotFound) {
+		_ = u.cfg.Store.Dequeue(id)
+		return stepDone
+	}
+	if err != nil {
+		u.log.Error("read a queued item", "op", "upload", "fileid", id, "err", err)
+		return wait()
+	}
+	if p.waiting[it.Parent] {
+		return wait()
+	}
+	if it.Local.Flags&cache.LocalDeleted == 0 {
+		// Whatever left this item's server place (a removal, a move away) reaches the
+		// server first, even when it was queued later: a file made under a temporary
+		// name and renamed over a removed one must not meet the removed one's copy.
+		v, ok, err := u.cfg.Store.QueuedVacater(it.Parent, it.Name)
 		if err != nil {
 			u.log.Error("read a queued item", "op", "upload", "fileid", id, "err", err)
-			continue
+			return wait()
 		}
-		if waiting[it.Parent] {
-			waiting[id] = true
-			continue
-		}
-		u.mu.Lock()
-		u.inFlight = id
-		u.mu.Unlock()
-		err = u.process(ctx, &it)
-		u.mu.Lock()
-		u.inFlight = 0
-		u.lastErr = err
-		if err == nil {
-			u.failures = 0
-			delete(u.retryAt, id)
-			delete(u.failedN, id)
-		}
-		u.mu.Unlock()
-		if err != nil {
-			if ctx.Err() != nil {
-				return 0
-			}
-			waiting[id] = true
-			u.mu.Lock()
-			u.failures++
-			u.failedN[id]++
-			backoff := min(uploadMinBackoff<<min(u.failedN[id]-1, 10), uploadMaxBackoff)
-			u.retryAt[id] = time.Now().Add(backoff)
-			u.mu.Unlock()
-			u.log.Warn("upload failed; it is retried", "op", "upload", "fileid", id, "retry_in", backoff, "err", err)
-			soon(backoff)
-			if errors.Is(err, davclient.ErrTransient) {
-				return again // the server is unreachable: the rest would fail the same way
+		if ok && v != id {
+			// Past the bound (a cycle), in queue order: the server refuses what
+			// would overwrite, and the item keeps its error.
+			if depth < maxVacaterDepth {
+				switch u.step(ctx, p, v, depth+1) {
+				case stepStop:
+					return stepStop
+				case stepWait:
+					return wait()
+				}
 			}
 		}
 	}
-	return again
+	u.mu.Lock()
+	u.inFlight = id
+	u.mu.Unlock()
+	err = u.process(ctx, &it)
+	u.mu.Lock()
+	u.inFlight = 0
+	u.lastErr = err
+	if err == nil {
+		u.failures = 0
+		delete(u.retryAt, id)
+		delete(u.failedN, id)
+	}
+	u.mu.Unlock()
+	if err == nil {
+		return stepDone
+	}
+	if ctx.Err() != nil {
+		return stepStop
+	}
+	u.mu.Lock()
+	u.failures++
+	u.failedN[id]++
+	backoff := min(uploadMinBackoff<<min(u.failedN[id]-1, 10), uploadMaxBackoff)
+	u.retryAt[id] = time.Now().Add(backoff)
+	u.mu.Unlock()
+	u.log.Warn("upload failed; it is retried", "op", "upload", "fileid", id, "retry_in", backoff, "err", err)
+	p.soon(backoff)
+	if errors.Is(err, davclient.ErrTransient) {
+		return stepStop
+	}
+	return wait()
 }
 
 // Flush waits until nothing is queued (every change is on the server, or was refused
@@ -341,6 +399,7 @@ func (u *Uploader) remove(ctx context.Context, it *cache.Item) error {
 		ifMatch = strongETag(it.ETag)
 	}
 	err = u.cfg.Client.Delete(ctx, p, ifMatch)
+	u.log.Debug("delete", "op", "upload", "fileid", it.ID, "path", p, "if_match", ifMatch, "err", err)
 	switch {
 	case err == nil, errors.Is(err, davclient.ErrNotFound):
 	case errors.Is(err, davclient.ErrPrecondition):
@@ -367,9 +426,10 @@ func (u *Uploader) move(ctx context.Context, it *cache.Item) error {
 		return err
 	}
 	err = u.cfg.Client.Move(ctx, from, to, false, "")
+	u.log.Debug("move", "op", "upload", "fileid", it.ID, "from", from, "to", to, "err", err)
 	switch {
 	case err == nil:
-		return u.cfg.Store.CompleteMove(it.ID)
+		return u.cfg.Store.CompleteMove(it.ID, it.Parent, it.Name)
 	case errors.Is(err, davclient.ErrNotFound):
 		// The server removed it meanwhile. Local changes become a conflict copy; an
 		// unchanged item simply goes, as it did on the server.
@@ -401,7 +461,7 @@ func (u *Uploader) mkcol(ctx context.Context, it *cache.Item) error {
 		return err
 	}
 	id, err := u.cfg.Client.Mkcol(ctx, p)
-	etag := ""
+	etag, made := "", err == nil
 	if errors.Is(err, davclient.ErrExists) {
 		// Made meanwhile (by someone else, or by us with the answer lost): the two
 		// folders become one, as the desktop clients merge them.
@@ -427,7 +487,19 @@ func (u *Uploader) mkcol(ctx context.Context, it *cache.Item) error {
 			id, etag = e.FileID, e.ETag
 		}
 	}
-	if err := u.cfg.Store.CompleteMkcol(it.ID, id, etag); err != nil {
+	err = u.cfg.Store.CompleteMkcol(it.ID, id, etag, it.Parent, it.Name)
+	if errors.Is(err, cache.ErrNotFound) {
+		// Made and removed here while the MKCOL was in flight: it goes there too, unless
+		// it was someone else's folder merged with ours.
+		if !made {
+			return nil
+		}
+		if derr := u.cfg.Client.Delete(ctx, p, ""); derr != nil && !errors.Is(derr, davclient.ErrNotFound) {
+			u.log.Warn("a folder removed here while it was made on the server is still there", "op", "mkcol", "path", p, "err", derr)
+		}
+		return nil
+	}
+	if err != nil {
 		return err
 	}
 	u.uploaded(it.ID)
@@ -449,12 +521,24 @@ func (u *Uploader) refuse(it *cache.Item, err error) error {
 // upload sends a file's local content: If-None-Match: * for a new file, If-Match on the
 // version the edit started from for an existing one.
 func (u *Uploader) upload(ctx context.Context, it *cache.Item) error {
+	// From the mark on, no rename gives this item's server identity to another file; its
+	// state is read again with the mark, so a rename just before it is seen.
+	fresh, err := u.cfg.Store.BeginUpload(it.ID)
+	if errors.Is(err, cache.ErrNotFound) {
+		return nil // removed (or replaced) here meanwhile: nothing to upload
+	}
+	if err != nil {
+		return err
+	}
+	defer u.cfg.Store.MarkUploading(it.ID, false)
+	*it = fresh
+	if !it.Local.HasLocalContent() || it.Local.Flags&(cache.LocalDeleted|cache.LocalMoved) != 0 {
+		return u.cfg.Store.Requeue(it.ID) // its work changed: the next pass does it in order
+	}
 	p, err := u.targetPath(it)
 	if err != nil {
 		return err
 	}
-	u.cfg.Store.MarkUploading(it.ID, true)
-	defer u.cfg.Store.MarkUploading(it.ID, false)
 	snap, err := u.cfg.Local.snapshotForUpload(it.ID, it)
 	if err != nil {
 		return err
@@ -490,6 +574,7 @@ func (u *Uploader) upload(ctx context.Context, it *cache.Item) error {
 	} else {
 		res, err = u.cfg.Client.Put(ctx, p, io.NewSectionReader(snap.file, 0, snap.size), snap.size, opt)
 	}
+	u.log.Debug("put", "op", "upload", "fileid", it.ID, "path", p, "flags", it.Local.Flags, "if_match", opt.IfMatch, "if_none_match", opt.IfNoneMatchAny, "err", err)
 	switch {
 	case err == nil:
 	case errors.Is(err, davclient.ErrPrecondition):

@@ -23,6 +23,9 @@ func TestMain(m *testing.M) {
 	// Every t.TempDir of this run lives below a root of its own, so a mount left
 	// behind is told apart from another run's on the same machine.
 	root, err := os.MkdirTemp("", "ncvfs-session-test-")
+	if err == nil {
+		err = os.Chmod(root, 0o755) // Apache's user must reach the folders it serves below it
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "FAIL: temporary folder: %v\n", err)
 		os.Exit(1)
@@ -106,7 +109,7 @@ func mount(t testing.TB, o mountOpts) (*Session, string) {
 		URL: o.url, User: o.user, Password: o.password, Mountpoint: mp, CacheDir: o.cacheDir,
 		ListingTTL: o.listingTTL, KernelTTL: o.kernelTTL, Logger: testLogger(t),
 		Writes: o.writes, UploadDebounce: o.debounce, ChunkThreshold: o.chunkThreshold,
-		ChunkSize: o.chunkThreshold,
+		ChunkSize: o.chunkThreshold, Debug: os.Getenv("NCVFS_TEST_FUSE_DEBUG") != "",
 	})
 	if err != nil {
 		t.Fatalf("mount: %v", err)

@@ -31,12 +31,17 @@ func flush(t *testing.T, s *Session) {
 	}
 }
 
+// run runs a program in dir, which may be inside a mount served by this process. The
+// child changes into dir only after exec, through sh: with cmd.Dir the chdir happens
+// between fork and exec, while the forking thread still holds its P; a garbage
+// collection then waits for that P while the chdir waits for this process's FUSE
+// server, and both hang for ever. (ncvfs itself never has this: the programs using a
+// mount are other processes.)
 func run(t *testing.T, dir string, name string, args ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Dir = dir
+	cmd := exec.CommandContext(ctx, "sh", append([]string{"-c", `cd "$0" && exec "$@"`, dir, name}, args...)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}
@@ -87,6 +92,182 @@ func mustStat(t *testing.T, srv *davtest.Server, p string) davtest.NodeInfo {
 	return st
 }
 
+func TestWritesReachTheServer(t *testing.T) {
+	srv := newServer(t)
+	seedSample(t, srv)
+	readmeID := mustStat(t, srv, "Readme.md").FileID
+	s, mp := mountRW(t, srv, "")
+	at := func(p string) string { return filepath.Join(mp, p) }
+
+	if err := os.WriteFile(at("new.txt"), []byte("new file\n"), 0o644); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if err := os.MkdirAll(at("a/b/c"), 0o755); err != nil {
+		t.Fatalf("mkdir -p: %v", err)
+	}
+	if err := os.WriteFile(at("a/b/c/deep.txt"), bytes.Repeat([]byte("d"), 100_000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(at("Documents/Plan (final) #2.txt"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatalf("open for append: %v", err)
+	}
+	if _, err := f.WriteString(" and more"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	if err := os.Truncate(at("Música/Canción nº 1 & más?.txt"), 10); err != nil {
+		t.Fatalf("truncate: %v", err)
+	}
+	old := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC)
+	if err := os.Chtimes(at("Documents/Notes/todo 100%.md"), old, old); err != nil {
+		t.Fatalf("touch -d: %v", err)
+	}
+	if err := os.Rename(at("Documents/Café Menü – Übersicht.txt"), at("a/menu.txt")); err != nil {
+		t.Fatalf("mv across folders: %v", err)
+	}
+	if err := os.Rename(at("empty.txt"), at("still empty.txt")); err != nil {
+		t.Fatalf("mv: %v", err)
+	}
+	if err := os.RemoveAll(at("Photos")); err != nil {
+		t.Fatalf("rm -r: %v", err)
+	}
+	if err := os.Remove(at("empty folder")); err != nil {
+		t.Fatalf("rmdir: %v", err)
+	}
+	// An editor's save: a temporary file, fsync, renamed over the original.
+	tmp, err := os.Create(at(".Readme.md.tmp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp.WriteString("saved by an editor\n")
+	if err := tmp.Sync(); err != nil {
+		t.Fatalf("fsync: %v", err)
+	}
+	tmp.Close()
+	if err := os.Rename(at(".Readme.md.tmp"), at("Readme.md")); err != nil {
+		t.Fatalf("rename over: %v", err)
+	}
+	// Excluded names stay here.
+	if err := os.WriteFile(at(".~lock.new.txt#"), []byte("lock"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// Before the uploads, the mount shows the local state.
+	if b, err := os.ReadFile(at("Documents/Plan (final) #2.txt")); err != nil || string(b) != "plan and more" {
+		t.Errorf("appended file reads %q, %v", b, err)
+	}
+	if st, err := os.Stat(at("Documents/Notes/todo 100%.md")); err != nil || !st.ModTime().Equal(old) {
+		t.Errorf("touched file: %v, %v", st.ModTime(), err)
+	}
+
+	flush(t, s)
+	if _, err := srv.Stat(".~lock.new.txt#"); err == nil {
+		t.Errorf("an excluded lock file reached the server")
+	}
+	if err := os.Remove(at(".~lock.new.txt#")); err != nil {
+		t.Fatal(err)
+	}
+	sameContent(t, srv, mp)
+	if st := mustStat(t, srv, "Readme.md"); st.FileID != readmeID {
+		t.Errorf("the editor's save gave Readme.md file id %d, want %d kept", st.FileID, readmeID)
+	}
+	if st := mustStat(t, srv, "Documents/Notes/todo 100%.md"); !st.ModTime.Equal(old) {
+		t.Errorf("server mtime %v, want %v", st.ModTime, old)
+	}
+
+	// A fresh mount with an empty cache sees the same tree.
+	_, mp2 := mountDavtest(t, srv, "")
+	sameContent(t, srv, mp2)
+}
+
+func TestRealToolsInTheMount(t *testing.T) {
+	for _, tool := range []string{"cp", "tar", "git"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("needs %s on PATH: %v", tool, err)
+		}
+	}
+	srv := newServer(t)
+	s, mp := mountRW(t, srv, "")
+	src := t.TempDir()
+	for i := range 50 {
+		dir := filepath.Join(src, "tree", string(rune('a'+i%5)))
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, strings.Repeat("f", i%7+1)+".txt"), bytes.Repeat([]byte{byte(i)}, i*100), 0o644)
+	}
+	run(t, src, "cp", "-a", "tree", mp)
+	run(t, src, "tar", "cf", filepath.Join(src, "t.tar"), "tree")
+	os.Mkdir(filepath.Join(mp, "untar"), 0o755)
+	run(t, filepath.Join(mp, "untar"), "tar", "xf", filepath.Join(src, "t.tar"))
+	run(t, mp, "git", "init", "-q", "repo")
+	repo := filepath.Join(mp, "repo")
+	os.WriteFile(filepath.Join(repo, "hello.txt"), []byte("hello\n"), 0o644)
+	run(t, repo, "git", "add", ".")
+	run(t, repo, "git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "first")
+	out, err := exec.Command("git", "-C", repo, "status", "--porcelain").CombinedOutput()
+	if err != nil || len(out) != 0 {
+		t.Errorf("git status in the mount: %q, %v", out, err)
+	}
+	run(t, repo, "git", "gc", "-q")
+	flush(t, s)
+	sameContent(t, srv, mp)
+}
+
+func TestBothSidesChangedKeepsBoth(t *testing.T) {
+	srv := newServer(t)
+	srv.WriteFile("report.txt", []byte("original"), sampleTime)
+	srv.WriteFile("gone.txt", []byte("original"), sampleTime)
+	s, mp := mount(t, mountOpts{url: srv.URL(), user: "alice", password: "app-password-1",
+		debounce: time.Hour, writes: true}) // nothing is uploaded until the test says so
+	if err := os.WriteFile(filepath.Join(mp, "report.txt"), []byte("local edit"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mp, "gone.txt"), []byte("local edit of a removed file"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Meanwhile another client changes one and removes the other.
+	if _, err := srv.WriteFile("report.txt", []byte("server edit"), sampleTime.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Remove("gone.txt"); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, s) // a flush does not wait for the debounce
+
+	var copies []string
+	walk := walkServer(t, srv)
+	for p := range walkMount(t, mp) {
+		if strings.Contains(p, "(conflicted copy ") {
+			copies = append(copies, p)
+		}
+	}
+	if len(copies) != 2 {
+		t.Fatalf("conflict copies %v, want two", copies)
+	}
+	for _, c := range copies {
+		if _, onServer := walk[c]; onServer {
+			t.Errorf("conflict copy %s was uploaded", c)
+		}
+		b, err := os.ReadFile(filepath.Join(mp, c))
+		if err != nil || !strings.HasPrefix(string(b), "local edit") {
+			t.Errorf("%s holds %q, %v", c, b, err)
+		}
+		if !strings.HasSuffix(c, ").txt") {
+			t.Errorf("conflict copy name %q: the tag goes before the extension", c)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(mp, "report.txt")); err != nil || string(b) != "server edit" {
+		t.Errorf("report.txt reads %q, %v; want the server's version", b, err)
+	}
+	if b, _ := srv.ReadFile("report.txt"); string(b) != "server edit" {
+		t.Errorf("the server's version was overwritten: %q", b)
+	}
+	if _, err := os.Stat(filepath.Join(mp, "gone.txt")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("gone.txt: %v, want it gone as on the server", err)
+	}
+}
 func TestReadOnlyShareRefusesWrites(t *testing.T) {
 	srv := newServer(t)
 	seedSample(t, srv)
