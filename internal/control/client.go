@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -25,9 +27,12 @@ const dialTimeout = 5 * time.Second
 // connection, which cancels the operation in the daemon. Errors are sentences about
 // the mount; a failure the daemon reports is a *RemoteError.
 func Call(ctx context.Context, t Target, req Request, progress func(json.RawMessage), out any) error {
+	if me := os.Getuid(); t.OwnerUID >= 0 && me != 0 && t.OwnerUID != me {
+		return fmt.Errorf("the mount at %s belongs to another user (uid %d): only that user and root may ask it", t.MountPoint, t.OwnerUID)
+	}
 	if t.Socket == "" {
-		return fmt.Errorf("the mount at %s has no control socket (looked in %v): is it served by an older ncvfs?",
-			t.MountPoint, t.Candidates)
+		return fmt.Errorf("the mount at %s has no control socket (looked in %s): an older ncvfs serves it, or its socket could not be made (see its log)",
+			t.MountPoint, strings.Join(t.Candidates, ", "))
 	}
 	if t.OwnerUID >= 0 {
 		if err := CheckDir(filepath.Dir(t.Socket), t.OwnerUID); err != nil {
@@ -43,13 +48,16 @@ func Call(ctx context.Context, t Target, req Request, progress func(json.RawMess
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
-	if err := json.NewEncoder(conn).Encode(req); err != nil {
-		return fmt.Errorf("send the request to the mount at %s: %w", t.MountPoint, ctxErr(ctx, err))
-	}
+	// A server that refuses answers at once and closes: its answer is still read
+	// after a failed send.
+	sendErr := json.NewEncoder(conn).Encode(req)
 	dec := json.NewDecoder(conn)
 	for {
 		var m message
 		if err := dec.Decode(&m); err != nil {
+			if sendErr != nil {
+				return fmt.Errorf("send the request to the mount at %s: %w", t.MountPoint, ctxErr(ctx, sendErr))
+			}
 			if errors.Is(err, io.EOF) && ctx.Err() == nil {
 				return fmt.Errorf("the ncvfs process of the mount at %s closed the connection without an answer (see its log)", t.MountPoint)
 			}

@@ -9,7 +9,7 @@
 //	        {"type":"result","data":…} or {"type":"error","error":"a sentence"} line
 //
 // Every message is one line of JSON. A request is at most MaxRequest bytes and must
-// arrive within RequestTimeout. Only the daemon's own user and root are answered (the
+// arrive within 5 seconds. Only the daemon's own user and root are answered (the
 // peer's uid comes from SO_PEERCRED); the socket lives in a 0700 folder of that user
 // and is itself 0600.
 //
@@ -27,14 +27,16 @@ import (
 const (
 	// MaxRequest bounds a request line: a path and a few arguments.
 	MaxRequest = 64 << 10
-	// RequestTimeout is how long the server waits for the request after accepting.
-	RequestTimeout = 5 * time.Second
 	// writeTimeout bounds each message the server writes: a client that stops
 	// reading cannot hold a handler (and the unmount, which waits for handlers).
 	writeTimeout = 10 * time.Second
 	// maxConns bounds the connections served at once.
 	maxConns = 16
 )
+
+// requestTimeout is how long the server waits for the request after accepting (a
+// variable for tests).
+var requestTimeout = 5 * time.Second
 
 // ProtocolVersion is sent in every request; a server refuses a newer one.
 const ProtocolVersion = 1

@@ -222,7 +222,7 @@ func (s *Server) call(ctx context.Context, req Request, progress func(any) error
 
 // readRequest reads the one request of a connection, bounded in size and time.
 func readRequest(c *net.UnixConn) (Request, error) {
-	c.SetReadDeadline(time.Now().Add(RequestTimeout))
+	c.SetReadDeadline(time.Now().Add(requestTimeout))
 	defer c.SetReadDeadline(time.Time{})
 	lr := &io.LimitedReader{R: c, N: MaxRequest + 1}
 	var req Request
@@ -231,7 +231,7 @@ func readRequest(c *net.UnixConn) (Request, error) {
 	case lr.N <= 0:
 		return Request{}, fmt.Errorf("request larger than %d bytes", MaxRequest)
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return Request{}, fmt.Errorf("no request within %s", RequestTimeout)
+		return Request{}, fmt.Errorf("no request within %s", requestTimeout)
 	case err != nil:
 		return Request{}, fmt.Errorf("malformed request: %v", err)
 	case req.Version > ProtocolVersion:
