@@ -338,3 +338,31 @@ func TestConflictsListsEachCopyWithItsOriginal(t *testing.T) {
 		t.Errorf("status of a conflict copy: conflicts %d, item %+v, queue %d", st.Conflicts, st.Item, st.UploadQueue)
 	}
 }
+
+// A change the server refuses stays here with its error: status lists it, and flush
+// does not pass it off as uploaded.
+func TestRefusedChangeIsReportedByStatusAndFlush(t *testing.T) {
+	srv := newServer(t)
+	defer srv.AddFault(davtest.Fault{Method: "PUT", Status: 403})()
+	env := []string{"NCVFS_PASSWORD=" + password, "XDG_RUNTIME_DIR=" + runtimeDir(t)}
+	_, mp := mountCLI(t, srv, env, "--experimental-writes")
+	if err := os.WriteFile(filepath.Join(mp, "refused.txt"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := cli(t, "/", env, nil, "flush", "--timeout", "60s", mp)
+	if code != 1 || !strings.Contains(errOut, "ncvfs: refused by the server: refused.txt: ") ||
+		!strings.Contains(errOut, "1 change refused by the server is kept here") {
+		t.Errorf("flush of a refused change: exit %d\n%s%s", code, out, errOut)
+	}
+	st := statusJSON(t, env, filepath.Join(mp, "refused.txt"))
+	if len(st.UploadErrors) != 1 || st.UploadErrors[0].Path != "refused.txt" || st.UploadErrors[0].Error == "" {
+		t.Errorf("upload errors %+v", st.UploadErrors)
+	}
+	if st.Item.State != control.StateError || st.Item.Error != st.UploadErrors[0].Error || st.UploadQueue != 0 {
+		t.Errorf("refused file: %+v, queue %d", st.Item, st.UploadQueue)
+	}
+	out, _, _ = cli(t, "/", env, nil, "status", mp)
+	if !strings.Contains(out, "  refused: refused.txt: "+st.UploadErrors[0].Error) {
+		t.Errorf("status text does not show the refusal:\n%s", out)
+	}
+}

@@ -177,10 +177,15 @@ func (s *Server) serve(c *net.UnixConn) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 	go func() {
-		// The client sends nothing more: a read returns when it goes away (or the
-		// connection closes when serve ends), which cancels the work.
-		var b [1]byte
-		c.Read(b[:])
+		// The client sends nothing more that matters (a newline may trail the
+		// request): reads end when it goes away, or when serve closes the
+		// connection, and that cancels the work.
+		var b [64]byte
+		for {
+			if _, err := c.Read(b[:]); err != nil {
+				break
+			}
+		}
 		cancel()
 	}()
 	w := &writer{c: c}
