@@ -40,7 +40,7 @@ func runBinary(t *testing.T, args ...string) (stdout, stderr string, code int) {
 }
 
 func TestEverySubcommandAnswersHelp(t *testing.T) {
-	for _, name := range []string{"mount", "unmount", "demo", "version"} {
+	for _, name := range []string{"mount", "unmount", "status", "flush", "conflicts", "demo", "version"} {
 		for _, h := range []string{"-h", "--help"} {
 			out, errOut, code := runBinary(t, name, h)
 			if code != 0 || !strings.HasPrefix(out, "Usage: ncvfs "+name) || errOut != "" {

@@ -30,6 +30,9 @@ const usage = `ncvfs — Nextcloud virtual files for Linux
 Usage:
   ncvfs mount [flags] URL MOUNTPOINT   mount an account (runs in the foreground; Ctrl-C unmounts)
   ncvfs unmount MOUNTPOINT             unmount (also a mount left by a process that died)
+  ncvfs status [PATH] [--json]         the state of a running mount, and of PATH in it
+  ncvfs flush [PATH] [--timeout D]     wait until every change made in a mount is on the server
+  ncvfs conflicts [PATH] [--json]      list the conflict copies of a mount
   ncvfs diff --url URL LOCAL_DIR REMOTE_PATH   CSV of what differs between a folder and the server
   ncvfs restore --url URL --manifest CSV --from DIR --to REMOTE_PATH [--execute]   upload files from a backup
   ncvfs demo [flags] [MOUNTPOINT]      start a built-in sample server on loopback and mount it
@@ -54,6 +57,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdMount(args[1:], stdout, stderr)
 	case "unmount", "umount":
 		err = cmdUnmount(args[1:], stdout)
+	case "status":
+		err = cmdStatus(args[1:], stdout)
+	case "flush":
+		err = cmdFlush(args[1:], stdout, stderr)
+	case "conflicts":
+		err = cmdConflicts(args[1:], stdout)
 	case "diff":
 		err = cmdDiff(args[1:], stdout, stderr)
 	case "restore":

@@ -19,6 +19,7 @@ import (
 	"github.com/ncvfs/ncvfs/davclient"
 	"github.com/ncvfs/ncvfs/fusefs"
 	"github.com/ncvfs/ncvfs/hydrate"
+	"github.com/ncvfs/ncvfs/internal/control"
 	"github.com/ncvfs/ncvfs/internal/mountinfo"
 )
 
@@ -67,6 +68,12 @@ type Session struct {
 	server   *fuse.Server
 	mp       string
 	log      *slog.Logger
+	// For the control socket: the mount point as the mount table shows it, the
+	// account as given (URL without credentials), the root's id.
+	canonMP   string
+	url, user string
+	rootID    uint64
+	ctl       *control.Server
 }
 
 // Start checks the mount point, reaches the server, opens the cache and mounts. Every
@@ -78,6 +85,11 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	}
 	if err := fusefs.CheckMountpoint(cfg.Mountpoint, cfg.AllowNonEmpty); err != nil {
 		return nil, err
+	}
+	// Resolved before mounting: afterwards it would ask the mount itself.
+	canonMP, err := control.CanonicalMountPoint(cfg.Mountpoint)
+	if err != nil {
+		log.Warn("no control socket", "op", "control", "err", err)
 	}
 	client, err := davclient.New(davclient.Config{
 		URL: cfg.URL, User: cfg.User, Password: cfg.Password,
@@ -186,10 +198,13 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 			log.Info("resuming uploads left from before", "op", "upload", "pending", n)
 		}
 	}
+	s := &Session{Info: info, Store: store, Lister: lister, Fetcher: fetcher, Budget: budget, FS: fsys,
+		Local: local, Uploader: uploader, server: server, mp: cfg.Mountpoint, log: log,
+		canonMP: canonMP, url: redactURL(cfg.URL), user: cfg.User, rootID: rootID}
+	s.startControl()
 	log.Info("mounted", "url", redactURL(cfg.URL), "user", cfg.User, "dialect", info.Dialect.String(),
 		"mountpoint", cfg.Mountpoint, "cache", dir)
-	return &Session{Info: info, Store: store, Lister: lister, Fetcher: fetcher, Budget: budget, FS: fsys,
-		Local: local, Uploader: uploader, server: server, mp: cfg.Mountpoint, log: log}, nil
+	return s, nil
 }
 
 // adoptAccount makes sure the cache belongs to this account, then records the root.
@@ -255,6 +270,7 @@ func (s *Session) Unmount() error {
 		}
 	}
 	if len(errs) == 0 && s.Store != nil {
+		s.stopControl() // its operations read the store; a flush waiting ends here
 		if s.Uploader != nil {
 			s.Uploader.Close() // an upload in flight resumes at the next mount
 			if n, err := s.Store.QueueLen(); err == nil && n > 0 {
