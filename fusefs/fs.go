@@ -32,9 +32,14 @@ type Config struct {
 	Fetcher *hydrate.Fetcher
 	RootID  uint64
 	// UID and GID own every item: the mounting user.
-	UID, GID  uint32
-	KernelTTL time.Duration
-	Logger    *slog.Logger
+	UID, GID uint32
+	// SharedModes: other users see the mount (allow_other), so the modes shown are a
+	// promise: a chmod that would change them is refused. Otherwise chmod is accepted
+	// and changes nothing (the server keeps no modes), as tools such as rsync -a and
+	// cp -p need.
+	SharedModes bool
+	KernelTTL   time.Duration
+	Logger      *slog.Logger
 	// Local keeps the content of files changed here; nil makes a read-only mount
 	// (every change fails with EROFS).
 	Local *hydrate.Local

@@ -248,8 +248,9 @@ func (d *Dir) Mknod(ctx context.Context, name string, mode uint32, dev uint32, o
 	return nil, syscall.EPERM
 }
 
-// Setattr – FUSE call; size (truncate) and mtime (touch, utimes) of files. chmod and
-// chown succeed only when they change nothing: the server keeps no modes or owners.
+// Setattr – FUSE call; size (truncate) and mtime (touch, utimes) of files. chown
+// succeeds only when it changes nothing: the server keeps no owners. chmod is accepted
+// and ignored (the server keeps no modes) unless others see the mount (SharedModes).
 // A folder's times are not kept.
 func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) syscall.Errno {
 	fsys := n.fsys
@@ -260,7 +261,7 @@ func (n *node) Setattr(ctx context.Context, fh fs.FileHandle, in *fuse.SetAttrIn
 	if err != nil {
 		return toErrno(err)
 	}
-	if m, ok := in.GetMode(); ok && m&0o7777 != permOf(&it) {
+	if m, ok := in.GetMode(); ok && m&0o7777 != permOf(&it) && fsys.cfg.SharedModes {
 		return syscall.EPERM
 	}
 	if uid, ok := in.GetUID(); ok && uid != fsys.cfg.UID {

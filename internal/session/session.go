@@ -159,7 +159,7 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	budget.Enforce() // limits lowered since the last mount, or a disk filled meanwhile
 	fcfg := fusefs.Config{
 		Store: store, Lister: lister, Fetcher: fetcher, RootID: rootID,
-		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()),
+		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), SharedModes: cfg.AllowOther,
 		KernelTTL: cfg.KernelTTL, Logger: log,
 	}
 	var local *hydrate.Local
