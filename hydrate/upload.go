@@ -26,9 +26,12 @@ const (
 	// DefaultChunkThreshold: larger files go up in chunks (Nextcloud's chunked upload
 	// v2), resumable after a restart; Nextcloud's own clients use 10 MB chunks.
 	DefaultChunkThreshold = 10 << 20
-	uploadMaxBackoff      = time.Minute
-	uploadMinBackoff      = 500 * time.Millisecond
-	uploadTimeout         = 30 * time.Minute
+	// DefaultUploadWorkers: files uploaded at once. Small files are bound by round
+	// trips and commits, not bandwidth: a few in flight hide both.
+	DefaultUploadWorkers = 4
+	uploadMaxBackoff     = time.Minute
+	uploadMinBackoff     = 500 * time.Millisecond
+	uploadTimeout        = 30 * time.Minute
 )
 
 // UploaderConfig wires an Uploader.
@@ -38,6 +41,8 @@ type UploaderConfig struct {
 	Local  *Local
 	Lister *Lister
 	Logger *slog.Logger
+	// Workers: content uploads running at once (default DefaultUploadWorkers).
+	Workers int
 	// Debounce, ChunkThreshold and ChunkSize: see the defaults. Chunked uploads are
 	// used only on Nextcloud (Chunked true).
 	Debounce       time.Duration
@@ -60,8 +65,8 @@ type UploaderConfig struct {
 // Uploader drains the upload queue: every change made in the mount reaches the server,
 // always conditionally (If-Match on the version the edit started from, If-None-Match: *
 // for a new file), and where both sides changed the local version is kept as a
-// conflict copy. One worker, in queue order, so that a folder is made before what is
-// made in it.
+// conflict copy. Namespace work in queue order, so that a folder is made before what
+// is made in it; file contents a few at a time.
 type Uploader struct {
 	cfg  UploaderConfig
 	log  *slog.Logger
@@ -74,8 +79,8 @@ type Uploader struct {
 	passes   uint64
 	lastErr  error
 	failures int
-	inFlight uint64 // item being uploaded
-	urgent   int    // Flush calls waiting: closed files go up without their debounce
+	inFlight map[uint64]bool // items being uploaded (or moved, made, removed)
+	urgent   int             // Flush calls waiting: closed files go up without their debounce
 	// retryAt: when an item that failed is tried again, and its failures in a row.
 	retryAt map[uint64]time.Time
 	failedN map[uint64]int
@@ -97,7 +102,10 @@ func NewUploader(cfg UploaderConfig) *Uploader {
 		log = slog.Default()
 	}
 	u := &Uploader{cfg: cfg, log: log, wake: make(chan struct{}, 1), done: make(chan struct{}),
-		retryAt: make(map[uint64]time.Time), failedN: make(map[uint64]int)}
+		retryAt: make(map[uint64]time.Time), failedN: make(map[uint64]int), inFlight: make(map[uint64]bool)}
+	if u.cfg.Workers <= 0 {
+		u.cfg.Workers = DefaultUploadWorkers
+	}
 	u.changed = sync.NewCond(&u.mu)
 	return u
 }
@@ -167,33 +175,84 @@ func (u *Uploader) pass(ctx context.Context) time.Duration {
 		quiet = 0
 	}
 	u.mu.Unlock()
-	p := &queuePass{quiet: quiet, waiting: make(map[uint64]bool), done: make(map[uint64]bool)}
+	p := &queuePass{quiet: quiet, waiting: make(map[uint64]bool), done: make(map[uint64]bool),
+		slots: make(chan struct{}, u.cfg.Workers)}
 	for _, id := range ids {
-		if ctx.Err() != nil {
-			return 0
+		if ctx.Err() != nil || p.stopped() {
+			break
 		}
 		if u.step(ctx, p, id, 0) == stepStop {
 			break
 		}
 	}
+	p.uploads.Wait()
 	if ctx.Err() != nil {
 		return 0
 	}
 	return p.again
 }
 
-// queuePass is the state of one pass through the queue.
+// queuePass is the state of one pass through the queue. Namespace work (MKCOL, MOVE,
+// DELETE) is done one item at a time, in order, after the uploads started before it
+// have ended; the content uploads of files run up to Workers at once (a file has
+// nothing below it, and nothing waits for it).
 type queuePass struct {
 	quiet   time.Duration
-	again   time.Duration   // when to look again (0: when woken)
 	waiting map[uint64]bool // items left for later: what is below them waits too
 	done    map[uint64]bool // items this pass has dealt with
+	slots   chan struct{}   // one per upload running
+	uploads sync.WaitGroup
+
+	mu     sync.Mutex // what the uploads running change
+	again  time.Duration
+	stop   bool              // the server is unreachable: the rest would fail the same way
+	places map[placeKey]bool // where the uploads running go
+}
+
+// placeKey is a name in a folder.
+type placeKey struct {
+	parent uint64
+	name   string
+}
+
+func (p *queuePass) busyPlace(k placeKey) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.places[k]
+}
+
+func (p *queuePass) setPlace(k placeKey, on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.places == nil {
+		p.places = make(map[placeKey]bool)
+	}
+	if on {
+		p.places[k] = true
+	} else {
+		delete(p.places, k)
+	}
 }
 
 func (p *queuePass) soon(d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	if p.again == 0 || d < p.again {
 		p.again = d
 	}
+}
+
+func (p *queuePass) stopped() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stop
+}
+
+// uploadsOnly reports whether the only work an item needs is the upload of its
+// content, which may run beside other uploads.
+func uploadsOnly(it *cache.Item) bool {
+	f := it.Local.Flags
+	return !it.IsDir && f&(cache.LocalDeleted|cache.LocalMoved|cache.LocalOnly) == 0 && it.Local.HasLocalContent()
 }
 
 type stepResult int
@@ -263,12 +322,45 @@ func (u *Uploader) step(ctx context.Context, p *queuePass, id uint64, depth int)
 			}
 		}
 	}
+	if uploadsOnly(&it) {
+		place := placeKey{it.Parent, it.Name}
+		if p.busyPlace(place) {
+			// Another file goes to that name now (one made, removed and made again):
+			// the first one's answer, and the cleanup after it, land first.
+			p.uploads.Wait()
+		}
+		p.slots <- struct{}{}
+		p.uploads.Add(1)
+		p.setPlace(place, true)
+		go func() {
+			defer p.uploads.Done()
+			defer func() { <-p.slots }()
+			defer p.setPlace(place, false)
+			if u.run(ctx, p, &it) == stepStop {
+				p.mu.Lock()
+				p.stop = true
+				p.mu.Unlock()
+			}
+		}()
+		return stepDone // nothing waits for a file's content
+	}
+	p.uploads.Wait() // namespace work keeps its order after the uploads before it
+	r := u.run(ctx, p, &it)
+	if r == stepWait {
+		p.waiting[id] = true
+	}
+	return r
+}
+
+// run does the work of one item and records the outcome: on failure a backoff.
+func (u *Uploader) run(ctx context.Context, p *queuePass, it *cache.Item) stepResult {
+	id := it.ID
 	u.mu.Lock()
-	u.inFlight = id
+	u.inFlight[id] = true
 	u.mu.Unlock()
-	err = u.process(ctx, &it)
+	err := u.process(ctx, it)
 	u.mu.Lock()
-	u.inFlight = 0
+	delete(u.inFlight, id)
 	u.lastErr = err
 	if err == nil {
 		u.failures = 0
@@ -293,7 +385,7 @@ func (u *Uploader) step(ctx context.Context, p *queuePass, id uint64, depth int)
 	if errors.Is(err, davclient.ErrTransient) {
 		return stepStop
 	}
-	return wait()
+	return stepWait
 }
 
 // Flush waits until nothing is queued (every change is on the server, or was refused

@@ -1,11 +1,14 @@
 package hydrate
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // UploaderStatus is what the uploader is doing, for status and flush.
 type UploaderStatus struct {
-	// InFlight is the item being uploaded (or moved, made, removed), 0 if none.
-	InFlight uint64
+	// InFlight are the items being uploaded (or moved, made, removed), in id order.
+	InFlight []uint64
 	// LastError is the last failure while items are retried; nil after a success.
 	LastError error
 	// Stopped: Close was called; nothing more is uploaded by this mount.
@@ -15,14 +18,24 @@ type UploaderStatus struct {
 // Status returns what the uploader is doing now.
 func (u *Uploader) Status() UploaderStatus {
 	u.mu.Lock()
-	st := UploaderStatus{InFlight: u.inFlight, LastError: u.lastErr}
+	st := UploaderStatus{LastError: u.lastErr}
+	for id := range u.inFlight {
+		st.InFlight = append(st.InFlight, id)
+	}
 	u.mu.Unlock()
+	slices.Sort(st.InFlight)
 	select {
 	case <-u.done:
 		st.Stopped = true
 	default:
 	}
 	return st
+}
+
+// Uploading reports whether id is in flight.
+func (st UploaderStatus) Uploading(id uint64) bool {
+	_, ok := slices.BinarySearch(st.InFlight, id)
+	return ok
 }
 
 // RetryNow forgets the backoff of items that failed, so that the next pass tries

@@ -66,14 +66,14 @@ func (s *Session) stopControl() {
 
 // itemState names an item's state for status. A change's own state (conflict copy,
 // refused, in flight, waiting) wins over how much of the content is here.
-func itemState(it *cache.Item, inFlight uint64) string {
+func itemState(it *cache.Item, up hydrate.UploaderStatus) string {
 	f := it.Local.Flags
 	switch {
 	case f&cache.LocalConflict != 0:
 		return control.StateConflict
 	case it.Local.Error != "":
 		return control.StateError
-	case inFlight != 0 && it.ID == inFlight:
+	case up.Uploading(it.ID):
 		return control.StateUploading
 	case f&cache.LocalOnly == 0 && f&(cache.LocalCreated|cache.LocalDirty|cache.LocalMoved|cache.LocalDeleted) != 0:
 		return control.StateDirty
@@ -136,7 +136,7 @@ func (s *Session) ctlStatus(ctx context.Context, req control.Request, _ func(any
 	}
 	for i := range locals {
 		it := &locals[i]
-		switch itemState(it, up.InFlight) {
+		switch itemState(it, up) {
 		case control.StateConflict:
 			st.Conflicts++
 		case control.StateError:
@@ -153,7 +153,7 @@ func (s *Session) ctlStatus(ctx context.Context, req control.Request, _ func(any
 		if err != nil {
 			return nil, err
 		}
-		st.Item = &control.ItemStatus{Path: req.Path, Kind: "file", State: itemState(&it, up.InFlight),
+		st.Item = &control.ItemStatus{Path: req.Path, Kind: "file", State: itemState(&it, up),
 			Size: it.VisibleSize(), LocalBytes: it.LocalBytes, Error: it.Local.Error,
 			LocalOnly: it.Local.Flags&cache.LocalOnly != 0}
 		if it.IsDir {
@@ -221,8 +221,8 @@ func (s *Session) flushProgress() control.FlushProgress {
 	var p control.FlushProgress
 	p.Queued, _ = s.Store.QueueLen()
 	up := s.Uploader.Status()
-	if up.InFlight != 0 {
-		p.Uploading = s.pathOf(up.InFlight)
+	if len(up.InFlight) > 0 {
+		p.Uploading = s.pathOf(up.InFlight[0])
 	}
 	if up.LastError != nil {
 		p.LastError = up.LastError.Error()
