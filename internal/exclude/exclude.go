@@ -3,10 +3,15 @@
 // their default exclude list (editor lock and swap files, Office temporaries, desktop
 // metadata such as .DS_Store and Thumbs.db). Such files live on one machine only; the
 // desync doctor leaves them out of its reports and restores, and the mount keeps them
-// local. It matches names only: it never touches the disk or the network.
+// local. It matches names only: it never touches the network; Load reads a user's
+// own pattern file.
 package exclude
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 	"path"
 	"strings"
 )
@@ -126,4 +131,57 @@ func matchName(name string, atRoot bool) (string, bool) {
 // ("a_conflict-20240501-101500.txt").
 func IsConflictCopy(name string) bool {
 	return strings.Contains(name, "(conflicted copy") || strings.Contains(name, "_conflict-")
+}
+
+// List is a user's own exclude patterns, one fnmatch pattern per line, matched against
+// each name as the default list is. Blank lines and lines starting with '#' are
+// skipped; a leading ']' (the desktop clients' "deletable" marker) is accepted and
+// ignored.
+type List struct {
+	patterns []pattern
+}
+
+// Load reads a user pattern file. A missing file is an empty list.
+func Load(file string) (*List, error) {
+	data, err := os.ReadFile(file)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &List{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("exclude: read %s: %w", file, err)
+	}
+	var raws []string
+	for n, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimRight(line, "\r")
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "]")
+		if _, err := path.Match(line, ""); err != nil {
+			return nil, fmt.Errorf("exclude: %s line %d: %q is not a valid pattern (fnmatch: * ? [abc])", file, n+1, line)
+		}
+		raws = append(raws, line)
+	}
+	return &List{patterns: compile(raws)}, nil
+}
+
+// MatchName reports whether a name matches one of the user's patterns, and which.
+func (l *List) MatchName(name string) (pattern string, excluded bool) {
+	if l == nil {
+		return "", false
+	}
+	for i := range l.patterns {
+		if l.patterns[i].match(name) {
+			return l.patterns[i].raw, true
+		}
+	}
+	return "", false
+}
+
+// Len is the number of patterns.
+func (l *List) Len() int {
+	if l == nil {
+		return 0
+	}
+	return len(l.patterns)
 }

@@ -1,7 +1,9 @@
 package exclude
 
 import (
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -74,5 +76,33 @@ func TestCompiledPatternsAgreeWithPathMatch(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+func TestUserPatternFile(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "exclude")
+	if err := os.WriteFile(file, []byte("# build output\n*.o\r\n\n]scratch-*\nnotes.tmp\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Load(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Len() != 3 {
+		t.Errorf("%d patterns, want 3", l.Len())
+	}
+	for name, want := range map[string]bool{"main.o": true, "scratch-1": true, "notes.tmp": true,
+		"main.go": false, "# build output": false, "notes.tmp.txt": false} {
+		if _, got := l.MatchName(name); got != want {
+			t.Errorf("%q excluded %v, want %v", name, got, want)
+		}
+	}
+	if l, err := Load(filepath.Join(dir, "missing")); err != nil || l.Len() != 0 {
+		t.Errorf("a missing file: %v patterns, %v; want none and no error", l.Len(), err)
+	}
+	os.WriteFile(file, []byte("ok\n[unclosed\n"), 0o600)
+	if _, err := Load(file); err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("a bad pattern: %v; want an error naming line 2", err)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/ncvfs/ncvfs/fusefs"
 	"github.com/ncvfs/ncvfs/hydrate"
 	"github.com/ncvfs/ncvfs/internal/control"
+	"github.com/ncvfs/ncvfs/internal/exclude"
 	"github.com/ncvfs/ncvfs/internal/mountinfo"
 )
 
@@ -52,6 +53,9 @@ type Config struct {
 	ChunkSize      int64
 	// UploadConflicts uploads conflict copies too (the desktop clients do not).
 	UploadConflicts bool
+	// ExcludeFile holds the user's own patterns of names never uploaded, besides the
+	// desktop clients' list (default DefaultExcludeFile(); a missing file is none).
+	ExcludeFile string
 }
 
 // Session is a live mount.
@@ -85,6 +89,13 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	}
 	if err := fusefs.CheckMountpoint(cfg.Mountpoint, cfg.AllowNonEmpty); err != nil {
 		return nil, err
+	}
+	userExcludes, err := loadExcludes(cfg.ExcludeFile)
+	if err != nil {
+		return nil, err
+	}
+	if n := userExcludes.Len(); n > 0 && cfg.Writes {
+		log.Info("user exclude patterns", "op", "mount", "patterns", n)
 	}
 	// Resolved before mounting: afterwards it would ask the mount itself.
 	canonMP, err := control.CanonicalMountPoint(cfg.Mountpoint)
@@ -177,7 +188,10 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 		})
 		local.OnQueued = uploader.Wake
 		fcfg.Local, fcfg.OnChange = local, uploader.Wake
-		fcfg.Excluded = excludedName
+		fcfg.Excluded = func(name string) bool {
+			_, mine := userExcludes.MatchName(name)
+			return mine || excludedName(name)
+		}
 		fcfg.NameRefused = nameRefusal(info)
 	}
 	fsys = fusefs.New(fcfg)
@@ -293,6 +307,33 @@ func orDefault(v, def int64) int64 {
 		return v
 	}
 	return def
+}
+
+// DefaultExcludeFile is $XDG_CONFIG_HOME/ncvfs/exclude (~/.config/ncvfs/exclude).
+func DefaultExcludeFile() string {
+	base := os.Getenv("XDG_CONFIG_HOME")
+	if base == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return ""
+		}
+		base = filepath.Join(home, ".config")
+	}
+	return filepath.Join(base, "ncvfs", "exclude")
+}
+
+func loadExcludes(file string) (*exclude.List, error) {
+	if file == "" {
+		file = DefaultExcludeFile()
+	}
+	if file == "" {
+		return &exclude.List{}, nil
+	}
+	l, err := exclude.Load(file)
+	if err != nil {
+		return nil, fmt.Errorf("%w; fix the pattern or remove the line", err)
+	}
+	return l, nil
 }
 
 // DefaultCacheDir is $XDG_CACHE_HOME/ncvfs/<user>@<host><path>, one folder per account.

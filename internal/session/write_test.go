@@ -353,6 +353,39 @@ func TestBothSidesChangedKeepsBoth(t *testing.T) {
 		t.Errorf("gone.txt: %v, want it gone as on the server", err)
 	}
 }
+
+// The user's own exclude file: matching files live only here, the rest goes up.
+func TestUserExcludePatternsStayLocal(t *testing.T) {
+	srv := newServer(t)
+	file := filepath.Join(t.TempDir(), "exclude")
+	os.WriteFile(file, []byte("# scratch files of my tools\n*.scratch\n"), 0o600)
+	s, mp := mount(t, mountOpts{url: srv.URL(), user: "alice", password: "app-password-1",
+		debounce: 20 * time.Millisecond, writes: true, excludeFile: file})
+	for _, name := range []string{"notes.scratch", "notes.txt"} {
+		if err := os.WriteFile(filepath.Join(mp, name), []byte("bytes of "+name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flush(t, s)
+	if _, err := srv.Stat("notes.scratch"); err == nil {
+		t.Errorf("a file matching the user's pattern reached the server")
+	}
+	if _, err := srv.Stat("notes.txt"); err != nil {
+		t.Errorf("notes.txt did not reach the server: %v", err)
+	}
+	if b, err := os.ReadFile(filepath.Join(mp, "notes.scratch")); err != nil || string(b) != "bytes of notes.scratch" {
+		t.Errorf("the excluded file in the mount: %q, %v", b, err)
+	}
+
+	// A bad pattern stops the mount with the line to fix.
+	os.WriteFile(file, []byte("[oops\n"), 0o600)
+	_, err := Start(context.Background(), Config{URL: srv.URL(), User: "alice", Password: "app-password-1",
+		Mountpoint: t.TempDir(), CacheDir: t.TempDir(), Writes: true, ExcludeFile: file, Logger: testLogger(t)})
+	if err == nil || !strings.Contains(err.Error(), "line 1") {
+		t.Errorf("mount with a bad pattern: %v; want an error naming line 1", err)
+	}
+}
+
 func TestReadOnlyShareRefusesWrites(t *testing.T) {
 	srv := newServer(t)
 	seedSample(t, srv)
