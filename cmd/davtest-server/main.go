@@ -6,8 +6,8 @@
 //
 // It prints "ready <URL>" on stdout once the tree is in place and the port answers,
 // and exits cleanly on SIGTERM or SIGINT. With --stats-addr it also serves the request
-// and byte counters on a second loopback port (see stats.go) and the line becomes
-// "ready <URL> stats <STATS-URL>". Files carry synthetic content generated on the
+// and byte counters, and what a folder holds (for the write benchmark), on a second
+// loopback port (see stats.go) and the line becomes "ready <URL> stats <STATS-URL>". Files carry synthetic content generated on the
 // fly, so a large tree costs no memory for its bytes.
 package main
 
@@ -53,7 +53,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fl.SetOutput(stderr)
 	var o options
 	fl.StringVar(&o.addr, "addr", "127.0.0.1:0", "listen address (port 0 picks a free port)")
-	fl.StringVar(&o.statsAddr, "stats-addr", "", "also serve the request and byte counters here, without authentication; loopback only (e.g. 127.0.0.1:0)")
+	fl.StringVar(&o.statsAddr, "stats-addr", "", "also serve the request and byte counters and the folder endpoints here, without authentication; loopback only (e.g. 127.0.0.1:0)")
 	fl.StringVar(&o.user, "user", "bench", "login name and user id")
 	fl.StringVar(&o.passwordFile, "password-file", "", "file holding the password (required; never pass it on the command line)")
 	fl.StringVar(&o.tree, "tree", "flat=5000,tree=100x100", "generated tree: NAME=FILES or NAME=SUBDIRSx...xFILES, comma-separated")

@@ -91,3 +91,85 @@ func TestWithoutStatsAddrTheReadyLineIsJustTheURL(t *testing.T) {
 		t.Errorf("ready line has %q after the URL", rest)
 	}
 }
+
+// statsJSON GETs a stats path and decodes its JSON answer into v; it returns the status.
+func statsJSON(t *testing.T, url string, v any) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatalf("decode %s: %v", url, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+// The folder endpoints see a PUT's file with its size and hash, tell a rewrite by its
+// version, and reset the folder to empty.
+func TestFolderEndpointsSeeUploadsAndReset(t *testing.T) {
+	base, rest := startServerArgs(t, "a=1", "pw", "--stats-addr", "127.0.0.1:0")
+	statsURL, _ := strings.CutPrefix(rest, "stats ")
+	send := func(method, p, body string) {
+		req, _ := http.NewRequest(method, base+"/remote.php/dav/files/u1/"+p, strings.NewReader(body))
+		req.SetBasicAuth("u1", "pw")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			t.Fatalf("%s %s: %s", method, p, resp.Status)
+		}
+	}
+	put := func(p, body string) { send("PUT", p, body) }
+	reset := func(p string) int {
+		resp, err := http.Post(statsURL+"/folder/reset?path="+p, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := reset("w"); code != http.StatusNoContent {
+		t.Fatalf("reset of a new folder answered %d", code)
+	}
+	put("w/x.txt", "hello")
+	send("MKCOL", "w/sub", "")
+	put("w/sub/y.txt", "abc")
+	var f folderJSON
+	if code := statsJSON(t, statsURL+"/folder?path=w", &f); code != http.StatusOK || f.Files != 2 || f.Bytes != 8 {
+		t.Fatalf("GET /folder: %d %+v, want 2 files of 8 bytes", code, f)
+	}
+	put("w/x.txt", "HELLO")
+	var g folderJSON
+	statsJSON(t, statsURL+"/folder?path=w", &g)
+	if g.Files != 2 || g.Bytes != 8 || g.Version == f.Version {
+		t.Errorf("after a same-size rewrite %+v, before %+v", g, f)
+	}
+	var sums struct{ Files map[string]string }
+	statsJSON(t, statsURL+"/folder/sha256?path=w", &sums)
+	want := map[string]string{ // sha256sum of "HELLO" and of "abc"
+		"x.txt":     "3733cd977ff8eb18b987357e22ced99f46097f31ecb239e878ae63760e83e4d5",
+		"sub/y.txt": "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+	}
+	if len(sums.Files) != len(want) || sums.Files["x.txt"] != want["x.txt"] || sums.Files["sub/y.txt"] != want["sub/y.txt"] {
+		t.Errorf("sha256: %v, want %v", sums.Files, want)
+	}
+	if code := reset("w"); code != http.StatusNoContent {
+		t.Fatalf("reset answered %d", code)
+	}
+	var h folderJSON
+	if code := statsJSON(t, statsURL+"/folder?path=w", &h); code != http.StatusOK || h.Files != 0 || h.Bytes != 0 {
+		t.Errorf("after reset: %d %+v, want an empty folder", code, h)
+	}
+	if code := statsJSON(t, statsURL+"/folder?path=nope", &h); code != http.StatusNotFound {
+		t.Errorf("a missing folder answered %d, want 404", code)
+	}
+	if code := reset(""); code != http.StatusBadRequest {
+		t.Errorf("reset of the root answered %d, want 400", code)
+	}
+}

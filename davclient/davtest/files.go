@@ -344,14 +344,25 @@ func (s *Server) checkPutLocked(fr filesRequest, h http.Header, size int64) (*no
 	return parent, nil
 }
 
+// maxPresizedBody bounds the Content-Length that readBody trusts for one allocation of
+// exactly that size. Growing a buffer instead made a 1 GiB PUT allocate and copy about
+// four times its size, most of the time curl's PUT took in the write benchmark.
+const maxPresizedBody = 4 << 30
+
 // readBody reads a request body whole. A body shorter than its Content-Length is an
 // error, so that a cut upload stores nothing.
 func readBody(r *http.Request) ([]byte, error) {
-	var buf bytes.Buffer
-	if cl := r.ContentLength; cl > 0 {
-		// Trust Content-Length for the first allocation only up to a bound.
-		buf.Grow(int(min(cl, 256<<20)))
+	if cl := r.ContentLength; cl >= 0 && cl <= maxPresizedBody {
+		data := make([]byte, cl)
+		if _, err := io.ReadFull(r.Body, data); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		return data, nil
 	}
+	var buf bytes.Buffer
 	if _, err := buf.ReadFrom(r.Body); err != nil {
 		return nil, err
 	}

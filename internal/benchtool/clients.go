@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -163,6 +164,13 @@ type ncvfsClient struct {
 func (c *ncvfsClient) name() string       { return "ncvfs" }
 func (c *ncvfsClient) hasColdState() bool { return true }
 
+// forWrites mounts with write-back on (it is off by default while experimental).
+func (c *ncvfsClient) forWrites() client {
+	w := *c
+	w.extra = append([]string{"--experimental-writes"}, c.extra...)
+	return &w
+}
+
 func (c *ncvfsClient) open(ctx context.Context) (view, error) {
 	mp, err := c.env.freshDir("mnt-ncvfs")
 	if err != nil {
@@ -197,6 +205,7 @@ type rcloneClient struct {
 	env        *benchEnv
 	configFile string   // an empty config file
 	remoteEnv  []string // RCLONE_CONFIG_NCBENCH_*
+	extra      []string // more rclone mount flags
 }
 
 const rcloneRemote = "ncbench"
@@ -229,6 +238,13 @@ func newRcloneClient(ctx context.Context, env *benchEnv) (*rcloneClient, error) 
 func (c *rcloneClient) name() string       { return "rclone" }
 func (c *rcloneClient) hasColdState() bool { return true }
 
+// forWrites uploads a closed file at once instead of after the default 5 s.
+func (c *rcloneClient) forWrites() client {
+	w := *c
+	w.extra = append(slices.Clone(c.extra), "--vfs-write-back", "0s")
+	return &w
+}
+
 func (c *rcloneClient) open(ctx context.Context) (view, error) {
 	mp, err := c.env.freshDir("mnt-rclone")
 	if err != nil {
@@ -241,11 +257,12 @@ func (c *rcloneClient) open(ctx context.Context) (view, error) {
 	c.env.reg.addMount(mp)
 	p, _, err := startProc(ctx, c.env.reg, startOptions{
 		name: "rclone mount",
-		args: []string{"rclone", "mount", rcloneRemote + ":", mp,
+		args: append([]string{"rclone", "mount", rcloneRemote + ":", mp,
 			"--config", c.configFile,
 			"--vfs-cache-mode", "full",
 			"--cache-dir", cacheDir,
 			"--dir-cache-time", "5m"},
+			c.extra...),
 		env:     c.remoteEnv,
 		logPath: c.env.logPath(filepath.Base(mp)),
 	})

@@ -193,3 +193,34 @@ func checkStatuses(out string, want int, wantCode string) error {
 	}
 	return nil
 }
+
+// uploadConfig is a curl config file that PUTs each local file to its URL in turn
+// (curl -T FILE URL, pairs in order): one process, one connection kept alive.
+func uploadConfig(files, urls []string) string {
+	var b strings.Builder
+	for i, u := range urls {
+		fmt.Fprintf(&b, "upload-file = %q\nurl = %q\noutput = \"/dev/null\"\n", files[i], u)
+	}
+	return b.String()
+}
+
+// putEach times PUTs of local files to the slash paths rels (relative to the files
+// root), one after the other in one curl process, and checks that each created its
+// file (201).
+func (c *curlRunner) putEach(ctx context.Context, files, rels []string) (time.Duration, error) {
+	if len(files) != len(rels) {
+		return 0, fmt.Errorf("benchtool: %d files to PUT to %d paths", len(files), len(rels))
+	}
+	urls := make([]string, len(rels))
+	for i, r := range rels {
+		urls[i] = c.fileURL(r)
+	}
+	out, elapsed, err := c.runConfig(ctx, uploadConfig(files, urls), "-w", `%{http_code}\n`)
+	if err != nil {
+		return 0, fmt.Errorf("benchtool: curl PUT: %w", err)
+	}
+	if err := checkStatuses(out, len(urls), "201"); err != nil {
+		return 0, err
+	}
+	return elapsed, nil
+}

@@ -1,9 +1,11 @@
 // Command benchtool is the benchmark driver behind scripts/bench: in one run, against one
 // local server, it times the same workloads through ncvfs, rclone mount, local disk and
 // raw curl requests, and prints markdown tables with the goals' PASS/FAIL. The workloads
-// are listings (ls -l, find) and reading content (a 1 GiB file sequentially, its first
-// 4 KiB, again warm, at 100 random places; 10,000 small files with one cat);
-// --workloads list or content runs one kind only.
+// are listings (ls -l, find), reading content (a 1 GiB file sequentially, its first
+// 4 KiB, again warm, at 100 random places; 10,000 small files with one cat) and writing
+// (a 1 GiB file and 1,000 small files, until the server holds them; tar x of 10,000
+// small files); --workloads list, content or write (or a comma-separated list of them)
+// runs only those kinds.
 //
 // Methodology (printed with the results as well):
 //
@@ -59,6 +61,27 @@
 //     counters (davtest-server --stats-addr, a second loopback port), reset just before
 //     the timed reads and read after the unmount, so that what a mount fetched in the
 //     background counts too.
+//   - Writing: before each run the server folder bench-writes is deleted for good (with
+//     the trash bin and unfinished chunked uploads) and made again, empty; the driver
+//     calls sync(2) and mounts afresh with an empty cache (ncvfs with
+//     --experimental-writes, rclone with --vfs-write-back 0s), looks the folder up untimed, then times
+//     the command as a child process writing into it: dd if=SRC of=FILE bs=1M conv=fsync
+//     for the large file, cp -r SRC/. DIR for the small files, tar -xf ARCHIVE -C DIR for
+//     the tree. The sources are made with synthetic content on the caches' disk before the
+//     runs (the page cache holds them).
+//   - Until the server holds everything: from the start of the command the driver polls
+//     the server's own summary of the folder every 10 ms (files, bytes, and a version that
+//     changes on every write there, on davtest-server's stats port); once files and bytes
+//     are those written, the server hashes every file (SHA-256) and the driver compares
+//     them with the sources. The time is when that summary was first seen; the mount is
+//     unmounted after it. Bytes that differ get 10 s to be put right, then the cell shows
+//     wrong data and gets no PASS; so does an upload that leaves what the server holds
+//     unchanged for 2 minutes (or takes over 10 in all); such a run ends the client's
+//     runs of that workload. tar x is timed until tar returns, and the wait after it is
+//     reported beside.
+//   - Raw PUT: curl -T of the same files, FILE/URL pairs from a config file, one process
+//     over one connection, every answer 201, then the same wait. Local disk: the same
+//     command into a new folder on the caches' disk, then its files hashed and compared.
 //   - Peak memory is the serving process's VmHWM from /proc/PID/status, read just before
 //     unmounting.
 //
@@ -110,8 +133,10 @@ type config struct {
 	repeats     repeats
 	out         string
 	only        map[string]bool
-	workloads   string // list, content or all
+	workloads   map[string]bool // of list, content, write, all
 	tree        string
+	writeTree   string
+	uploadStall time.Duration
 	flatFolder  string
 	treeFolder  string
 	bigFolder   string
@@ -127,8 +152,9 @@ type config struct {
 // 10,000 files of 4 KiB (synthetic content: sizes cost the server nothing).
 const defaultTree = "flat=5000,tree=100x100,big=1:1G,small=10000:4K"
 
-func (c config) listing() bool { return c.workloads != "content" }
-func (c config) content() bool { return c.workloads != "list" }
+func (c config) listing() bool { return c.workloads["list"] || c.workloads["all"] }
+func (c config) content() bool { return c.workloads["content"] || c.workloads["all"] }
+func (c config) writing() bool { return c.workloads["write"] || c.workloads["all"] }
 
 // clientNames are the clients --only chooses from, in column order.
 var clientNames = []string{colNcvfs, colRclone, colLocal}
@@ -137,14 +163,17 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fl := flag.NewFlagSet("benchtool", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	var c config
-	var only, ncvfsArgs string
+	var only, ncvfsArgs, workloads string
 	fl.IntVar(&c.repeats.cold, "repeat-cold", 5, "cold runs per workload and client (a fresh mount each)")
 	fl.IntVar(&c.repeats.warm, "repeat-warm", 10, "warm runs per workload and client")
 	fl.IntVar(&c.repeats.content, "repeat-content", 3, "runs per content workload and client, cold or warm")
-	fl.StringVar(&c.workloads, "workloads", "all", "which workloads: list (listings), content (reading files) or all")
+	fl.IntVar(&c.repeats.write, "repeat-write", 3, "runs per write workload and client (a fresh mount each)")
+	fl.StringVar(&workloads, "workloads", "all", "which workloads, comma-separated: list (listings), content (reading files), write (writing files) or all")
+	fl.DurationVar(&c.uploadStall, "upload-stall", stallTimeout, "a write run whose upload leaves the server's copy unchanged this long counts as wrong data")
 	fl.StringVar(&c.out, "out", "", "also write the markdown report to this file")
 	fl.StringVar(&only, "only", "", "comma-separated clients to run: ncvfs, rclone, local (default all; the raw curl reference always runs)")
 	fl.StringVar(&c.tree, "tree", defaultTree, "the generated tree (see davtest-server --tree)")
+	fl.StringVar(&c.writeTree, "write-tree", defaultWriteTree, "what the write workloads write, in the --tree syntax: a file directly in big (dd), the files of small (cp -r; no subfolders), and the tree below tar (packed, then tar x)")
 	fl.StringVar(&c.flatFolder, "ls-folder", "flat", "the tree's folder that ls -l lists")
 	fl.StringVar(&c.treeFolder, "find-folder", "tree", "the tree's folder that find walks")
 	fl.StringVar(&c.bigFolder, "big-folder", "big", "the tree's folder whose first file the large-file workloads read")
@@ -160,11 +189,19 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if fl.NArg() != 0 {
 		return c, fmt.Errorf("unexpected arguments %q", fl.Args())
 	}
-	if c.repeats.cold < 1 || c.repeats.warm < 1 || c.repeats.content < 1 {
-		return c, errors.New("--repeat-cold, --repeat-warm and --repeat-content must be at least 1")
+	if c.repeats.cold < 1 || c.repeats.warm < 1 || c.repeats.content < 1 || c.repeats.write < 1 {
+		return c, errors.New("--repeat-cold, --repeat-warm, --repeat-content and --repeat-write must be at least 1")
 	}
-	if !slices.Contains([]string{"list", "content", "all"}, c.workloads) {
-		return c, fmt.Errorf("--workloads %q: want list, content or all", c.workloads)
+	c.workloads = map[string]bool{}
+	for kind := range strings.SplitSeq(workloads, ",") {
+		kind = strings.TrimSpace(kind)
+		if !slices.Contains([]string{"list", "content", "write", "all"}, kind) {
+			return c, fmt.Errorf("--workloads %q: want list, content, write or all, or several of them comma-separated", workloads)
+		}
+		c.workloads[kind] = true
+	}
+	if c.uploadStall <= 0 {
+		return c, errors.New("--upload-stall must be positive")
 	}
 	c.only = map[string]bool{}
 	for name := range strings.SplitSeq(only, ",") {
@@ -198,6 +235,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	spec, err := treespec.Parse(cfg.tree)
 	if err != nil {
 		return err
+	}
+	var writeSpec treespec.Spec
+	if cfg.writing() {
+		if writeSpec, err = treespec.Parse(cfg.writeTree); err != nil {
+			return fmt.Errorf("--write-tree: %w", err)
+		}
+		if _, err := planWrites(writeSpec); err != nil {
+			return err
+		}
+		if _, ok := spec.Folder(writeFolder); ok {
+			return fmt.Errorf("--tree %q has a folder %s, which the write workloads empty before each run", spec, writeFolder)
+		}
 	}
 	if err := checkTools(cfg); err != nil {
 		return err
@@ -281,6 +330,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		}
 		workloads = append(workloads, ws...)
 	}
+	if cfg.writing() {
+		progress("writing the write workloads' sources (%s)", writeSpec)
+		ws, err := writeWorkloads(writeSetup{
+			spec: writeSpec, srcDir: filepath.Join(root, "write-src"), server: newServerCounters(env.statsURL), stall: cfg.uploadStall,
+			localDir: func() (string, error) { return env.freshDir("local-write") },
+		})
+		if err != nil {
+			return err
+		}
+		workloads = append(workloads, ws...)
+	}
 	curl, err := newCurlRunner(env)
 	if err != nil {
 		return err
@@ -304,9 +364,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 				return strings.HasPrefix(e.Path, cfg.bigFolder+"/") || strings.HasPrefix(e.Path, cfg.smallFolder+"/")
 			}
 		}
-		progress("writing the local copy of the tree")
-		if _, err := lc.open(ctx); err != nil {
-			return err
+		// The write workloads need no copy: they write into new folders of their own.
+		if cfg.listing() || cfg.content() {
+			progress("writing the local copy of the tree")
+			if _, err := lc.open(ctx); err != nil {
+				return err
+			}
 		}
 		clients = append(clients, lc)
 	}
@@ -328,7 +391,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 				return fmt.Errorf("interrupted: %w", ctx.Err())
 			}
 			progress("%s: %s", w.label, c.name())
-			cl := measureClient(ctx, c, w, reps)
+			cl := measureClient(ctx, forWorkload(c, w), w, reps)
 			if ctx.Err() != nil {
 				return fmt.Errorf("interrupted: %w", ctx.Err())
 			}
@@ -350,6 +413,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	}
 	if cfg.content() {
 		goals = append(goals, contentGoals()...)
+	}
+	if cfg.writing() {
+		goals = append(goals, writeGoals(workloads)...)
 	}
 	report := render(res, evalGoals(res, goals))
 	if _, err := io.WriteString(stdout, report); err != nil {
@@ -391,6 +457,10 @@ func checkTools(cfg config) error {
 	}
 	if cfg.only[colRclone] {
 		need["rclone"] = "rclone"
+	}
+	if cfg.writing() {
+		need["tar"] = "tar"
+		need["dd"] = "coreutils"
 	}
 	if (cfg.ncvfsBin == "" && cfg.only[colNcvfs]) || cfg.serverBin == "" {
 		need["go"] = "golang (or pass --ncvfs-bin and --server-bin)"

@@ -15,8 +15,8 @@ func TestParseFlagsDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.repeats != (repeats{cold: 5, warm: 10, content: 3}) || c.tree != defaultTree ||
-		!c.listing() || !c.content() {
+	if c.repeats != (repeats{cold: 5, warm: 10, content: 3, write: 3}) || c.tree != defaultTree ||
+		c.writeTree != defaultWriteTree || !c.listing() || !c.content() || !c.writing() {
 		t.Errorf("defaults: %+v", c)
 	}
 	// The default tree has every folder the workloads need.
@@ -28,6 +28,13 @@ func TestParseFlagsDefaults(t *testing.T) {
 		t.Error(err)
 	}
 	if _, err := contentWorkloads(spec, contentSetup{bigFolder: c.bigFolder, smallFolder: c.smallFolder}); err != nil {
+		t.Error(err)
+	}
+	wspec, err := treespec.Parse(c.writeTree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := planWrites(wspec); err != nil {
 		t.Error(err)
 	}
 	for _, n := range clientNames {
@@ -50,7 +57,8 @@ func TestParseFlagsOnly(t *testing.T) {
 	}
 	for _, bad := range [][]string{
 		{"--only", "nfs"}, {"--repeat-cold", "0"}, {"--repeat-warm", "-1"}, {"stray"}, {"--keep"},
-		{"--repeat-content", "0"}, {"--workloads", "listing"}, {"--workloads", ""},
+		{"--repeat-content", "0"}, {"--repeat-write", "0"}, {"--workloads", "listing"}, {"--workloads", ""},
+		{"--workloads", "list,"}, {"--upload-stall", "0s"},
 	} {
 		if _, err := parseFlags(bad, io.Discard); err == nil {
 			t.Errorf("parseFlags(%q) succeeded", bad)
@@ -59,13 +67,16 @@ func TestParseFlagsOnly(t *testing.T) {
 }
 
 func TestParseFlagsWorkloads(t *testing.T) {
-	for arg, want := range map[string][2]bool{"list": {true, false}, "content": {false, true}, "all": {true, true}} {
+	for arg, want := range map[string][3]bool{
+		"list": {true, false, false}, "content": {false, true, false}, "write": {false, false, true}, "all": {true, true, true},
+		"list,content": {true, true, false}, "write, list": {true, false, true},
+	} {
 		c, err := parseFlags([]string{"--workloads", arg}, io.Discard)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.listing() != want[0] || c.content() != want[1] {
-			t.Errorf("--workloads %s: listing %v content %v", arg, c.listing(), c.content())
+		if c.listing() != want[0] || c.content() != want[1] || c.writing() != want[2] {
+			t.Errorf("--workloads %s: listing %v content %v writing %v", arg, c.listing(), c.content(), c.writing())
 		}
 	}
 }

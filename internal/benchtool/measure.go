@@ -19,6 +19,9 @@ type cell struct {
 	// fetched is the content bytes the server sent per sample, for workloads that
 	// count them.
 	fetched []int64
+	// For writing rows on a mount, per sample: when the writing command returned and
+	// when the server held everything it wrote, both from the start of the command.
+	returned, uploaded []time.Duration
 }
 
 func (c cell) median() time.Duration { return median(c.samples) }
@@ -28,13 +31,16 @@ func (c cell) usable() bool {
 	return !c.notApplicable && c.err == nil && c.checkErr == nil && len(c.samples) > 0
 }
 
-// repeats are the sample counts: cold and warm listings, and content reads (cold or
-// warm: a 1 GiB read or 10,000 files are long enough that fewer samples do).
-type repeats struct{ cold, warm, content int }
+// repeats are the sample counts: cold and warm listings, content reads (cold or
+// warm: a 1 GiB read or 10,000 files are long enough that fewer samples do), and writes.
+type repeats struct{ cold, warm, content, write int }
 
 func (r repeats) of(w workload) int {
-	if w.group == groupContent {
+	switch w.group {
+	case groupContent:
 		return r.content
+	case groupWriting:
+		return r.write
 	}
 	if w.cold {
 		return r.cold
@@ -44,6 +50,9 @@ func (r repeats) of(w workload) int {
 
 // measureRaw times the workload's raw requests.
 func measureRaw(ctx context.Context, w workload, c *curlRunner, reps int) cell {
+	if w.write != nil {
+		return measureWriteRaw(ctx, w, c, reps)
+	}
 	if w.raw == nil {
 		return cell{notApplicable: true}
 	}
@@ -64,6 +73,9 @@ func measureRaw(ctx context.Context, w workload, c *curlRunner, reps int) cell {
 // (mount, time the first command, unmount). Warm: one view, the workload once untimed
 // so everything is listed, then the timed samples.
 func measureClient(ctx context.Context, c client, w workload, reps int) cell {
+	if w.write != nil {
+		return measureWrite(ctx, c, w, reps)
+	}
 	if w.cold {
 		if !c.hasColdState() {
 			return cell{notApplicable: true}

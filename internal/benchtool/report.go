@@ -26,9 +26,17 @@ var columnTitles = map[string]string{
 // downloaded and stored on the caches' disk.
 const contentRawTitle = "curl GET (-o file)"
 
+// writingRawTitle heads the raw column of the writing table: the same files PUT by curl.
+const writingRawTitle = "curl PUT (-T)"
+
 func columnTitle(group, col string) string {
-	if group == groupContent && col == colRaw {
-		return contentRawTitle
+	if col == colRaw {
+		switch group {
+		case groupContent:
+			return contentRawTitle
+		case groupWriting:
+			return writingRawTitle
+		}
 	}
 	return columnTitles[col]
 }
@@ -218,7 +226,7 @@ func render(r *results, goals []goalResult) string {
 
 	fmt.Fprintf(&b, "## ncvfs benchmark\n\n")
 	fmt.Fprintf(&b, "Tree `%s` on davtest-server at 127.0.0.1; — = not applicable.\n", r.tree)
-	for _, g := range []string{groupListing, groupContent} {
+	for _, g := range []string{groupListing, groupContent, groupWriting} {
 		var ws []workload
 		for _, w := range r.workloads {
 			if w.group == g {
@@ -273,6 +281,9 @@ func renderTable(b *strings.Builder, r *results, group string, ws []workload, no
 	case groupContent:
 		fmt.Fprintf(b, "\n### Reading content\n\nMedian of %d runs (cold: each on a fresh mount with an empty cache). Throughput in MiB/s with the time; random reads as bytes fetched from the server ÷ bytes read, with the time of the reads. (n=K): a client stopped after K runs because it had spent over %s on the workload.\n\n",
 			r.repeats.content, contentBudget)
+	case groupWriting:
+		fmt.Fprintf(b, "\n### Writing\n\nMedian of %d runs, each on a fresh mount with an empty cache, into a folder the server has just emptied. The first two rows run until the server holds every byte written (its own count, polled every %s; curl's PUTs are timed the same way), with, for the mounts, when the command returned; `tar x` runs until tar returns, with when the server held everything. Local disk: the command alone. Throughput in MiB/s with the time; (n=K): a client stopped after K runs because it had spent over %s on the workload.\n\n",
+			r.repeats.write, pollEvery, writeBudget)
 	}
 	b.WriteString("| workload |")
 	for _, col := range r.columns {
@@ -315,9 +326,9 @@ func formatCell(w workload, c cell) string {
 	d := c.median()
 	switch w.unit {
 	case unitThroughput:
-		return fmt.Sprintf("%.0f MiB/s (%.2f s)", throughput(w.readBytes, d), d.Seconds())
+		return fmt.Sprintf("%.0f MiB/s (%.2f s%s)", throughput(w.readBytes, d), d.Seconds(), writeTimes(w, c))
 	case unitPerFile:
-		return fmt.Sprintf("%.3f ms/file (%.2f s)", perItemMs(d, w.items), d.Seconds())
+		return fmt.Sprintf("%.3f ms/file (%.2f s%s)", perItemMs(d, w.items), d.Seconds(), writeTimes(w, c))
 	case unitFetched:
 		if len(c.fetched) == 0 {
 			return ms(d) + " ms"
@@ -326,6 +337,20 @@ func formatCell(w workload, c cell) string {
 	default:
 		return ms(d)
 	}
+}
+
+// writeTimes adds to a mount's writing cell the time its median does not show: when
+// the command returned, or when the server held everything.
+func writeTimes(w workload, c cell) string {
+	switch {
+	case w.write == nil:
+		return ""
+	case w.write.untilUploaded && len(c.returned) > 0:
+		return fmt.Sprintf("; returned after %.2f s", median(c.returned).Seconds())
+	case !w.write.untilUploaded && len(c.uploaded) > 0:
+		return fmt.Sprintf("; on the server after %.2f s", median(c.uploaded).Seconds())
+	}
+	return ""
 }
 
 // throughput is MiB per second.

@@ -19,7 +19,7 @@ import (
 type workload struct {
 	key   string // stable id, for goals
 	label string // row label
-	group string // the table it goes in: groupListing or groupContent
+	group string // the table it goes in: groupListing, groupContent or groupWriting
 	// cold workloads run on a fresh mount with an empty cache, one mount per sample;
 	// warm ones run repeatedly on a mount where the same workload already ran once.
 	cold bool
@@ -34,7 +34,7 @@ type workload struct {
 	// runs, e.g. to let a mount finish storing what it read.
 	settle func(ctx context.Context, root string) error
 	// unit says how the report shows a median; readBytes and items are what one run
-	// reads, for throughputs, per-file times and fetch ratios.
+	// reads (or writes), for throughputs, per-file times and fetch ratios.
 	unit      unit
 	readBytes int64
 	items     int
@@ -45,12 +45,17 @@ type workload struct {
 	// counter, when set, counts the content bytes the server sent during each cold
 	// sample, from just before the run to after the unmount.
 	counter *serverCounters
+	// write, when set, makes this a writing row: every sample writes into an emptied
+	// folder on a fresh view, and what reaches the server is awaited and checked
+	// (writes.go); run, raw and check are then unused.
+	write *writeJob
 }
 
 // Report tables.
 const (
 	groupListing = "listing"
 	groupContent = "content"
+	groupWriting = "writing"
 )
 
 // unit is how a cell's median is shown.
