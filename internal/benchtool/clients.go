@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -163,6 +165,18 @@ type ncvfsClient struct {
 
 func (c *ncvfsClient) name() string       { return "ncvfs" }
 func (c *ncvfsClient) hasColdState() bool { return true }
+
+// flush runs "ncvfs flush DIR": it ends the upload debounce and returns once every
+// change of the mount is on the server.
+func (c *ncvfsClient) flush(ctx context.Context, dir string) error {
+	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, c.bin, "flush", dir).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("benchtool: ncvfs flush: %w: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
+}
 
 // forWrites mounts with write-back on (it is off by default while experimental).
 func (c *ncvfsClient) forWrites() client {

@@ -359,7 +359,7 @@ func measureWrite(ctx context.Context, c client, w workload, reps int) cell {
 					return fmt.Errorf("benchtool: the emptied folder on the mount: %w", err)
 				}
 				var err error
-				s, err = job.runRemote(ctx, dir)
+				s, err = job.runRemote(ctx, dir, flushOf(c))
 				return err
 			})
 		}
@@ -423,9 +423,22 @@ func measureWriteRaw(ctx context.Context, w workload, c *curlRunner, reps int) c
 	return out
 }
 
-// runRemote runs the command into dir on a mount and waits until the server holds what
-// it wrote.
-func (j *writeJob) runRemote(ctx context.Context, dir string) (writeSample, error) {
+// flusher is a client with a command that waits until its changes are uploaded.
+type flusher interface {
+	flush(ctx context.Context, dir string) error
+}
+
+func flushOf(c client) func(ctx context.Context, dir string) error {
+	if f, ok := c.(flusher); ok {
+		return f.flush
+	}
+	return nil
+}
+
+// runRemote runs the command into dir on a mount, then the client's flush if it has
+// one (as a user would: "write, then wait until it is uploaded"), and waits until the
+// server holds what it wrote; the server's word decides, not the flush's.
+func (j *writeJob) runRemote(ctx context.Context, dir string, flush func(context.Context, string) error) (writeSample, error) {
 	start := time.Now()
 	r, err := timeChild(ctx, j.command(dir))
 	if err != nil {
@@ -433,6 +446,11 @@ func (j *writeJob) runRemote(ctx context.Context, dir string) (writeSample, erro
 	}
 	if j.checkOutput != nil {
 		if err := j.checkOutput(r); err != nil {
+			return writeSample{}, err
+		}
+	}
+	if flush != nil && j.untilUploaded {
+		if err := flush(ctx, dir); err != nil {
 			return writeSample{}, err
 		}
 	}
