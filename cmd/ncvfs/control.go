@@ -130,7 +130,7 @@ func printStatus(w io.Writer, st *control.Status) {
 		if it.LocalOnly {
 			fmt.Fprint(w, ", kept only here")
 		}
-		if it.Pin != "" {
+		if it.Pin != "" && it.Pin != "unspecified" { // the default goes unsaid
 			fmt.Fprintf(w, ", pin %s", it.Pin)
 			if it.PinInherited {
 				fmt.Fprint(w, " (from a folder above)")
