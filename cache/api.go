@@ -26,8 +26,9 @@ var (
 // SchemaVersion is the on-disk format version this build writes. Version 2 added the
 // content records (content and LRU buckets, usage counters) and item encoding 2;
 // version 3 the local overlay (item encoding 3), the upload queue, the places the
-// server still has of items moved or removed here, and server-id aliases.
-const SchemaVersion = 3
+// server still has of items moved or removed here, and server-id aliases; version 4
+// the pins.
+const SchemaVersion = 4
 
 // ContentState is how much of an item's content is local.
 type ContentState uint8

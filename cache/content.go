@@ -278,7 +278,8 @@ func (s *Store) LRU(n int) ([]Content, error) {
 
 // Evictable returns up to n content records that eviction could free, least recently
 // used first, starting after the record after (from the first when nil): records with
-// bytes present whose item has no local changes. The walk pages on from the last record
+// bytes present whose item has no local changes and is not pinned alwayslocal (itself
+// or through a folder above). The walk pages on from the last record
 // it was given, so records the caller cannot evict (open files) never stop it: with
 // LRU(64), 64 long-open files at the head of the order stalled eviction for good.
 func (s *Store) Evictable(after *Content, n int) ([]Content, error) {
@@ -287,6 +288,7 @@ func (s *Store) Evictable(after *Content, n int) ([]Content, error) {
 	}
 	var out []Content
 	err := s.view(func(t *txn) error {
+		pinned := t.anyPins()
 		c := t.lru().Cursor()
 		k, _ := c.First()
 		if after != nil {
@@ -315,6 +317,13 @@ func (s *Store) Evictable(after *Content, n int) ([]Content, error) {
 				return err
 			} else if !ok || it.Content == ContentDirty {
 				continue // local changes, kept for the upload (or a removal that kept them)
+			}
+			if pinned {
+				if p, _, err := t.effectivePin(id); err != nil {
+					return err
+				} else if p == PinAlwaysLocal {
+					continue // the user asked to keep it here
+				}
 			}
 			out = append(out, rec)
 		}

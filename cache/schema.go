@@ -18,6 +18,8 @@ var migrations = map[uint64]migrationStep{
 	// 2 -> 3: the local overlay. Version 2 items decode without one (nothing local),
 	// so only the buckets of the upload queue, vacated places and aliases are new.
 	2: func(tx *bolt.Tx) error { return createBuckets(tx, localBuckets...) },
+	// 3 -> 4: pins. An item without a record inherits, so only the bucket is new.
+	3: func(tx *bolt.Tx) error { return createBuckets(tx, bucketPins) },
 }
 
 // initSchema creates the buckets of a fresh database, or checks and upgrades the
@@ -44,7 +46,7 @@ func initSchema(tx *bolt.Tx, steps map[uint64]migrationStep) error {
 			}
 		}
 	}
-	if err := createBuckets(tx, bucketMeta, bucketItems, bucketChildren, bucketAccount, bucketContent, bucketLRU); err != nil {
+	if err := createBuckets(tx, bucketMeta, bucketItems, bucketChildren, bucketAccount, bucketContent, bucketLRU, bucketPins); err != nil {
 		return err
 	}
 	if err := createBuckets(tx, localBuckets...); err != nil {

@@ -37,6 +37,7 @@ var (
 	bucketQueued   = []byte("queued")   // 8-byte id -> 8-byte sequence: the queue's index
 	bucketVacated  = []byte("vacated")  // 8-byte server parent id + name -> 8-byte id of the item moved or removed from there
 	bucketAliases  = []byte("aliases")  // 8-byte server file id -> 8-byte local id, for items made here
+	bucketPins     = []byte("pins")     // 8-byte id -> 1-byte Pin: items with a pin of their own
 
 	localBuckets = [][]byte{bucketQueue, bucketQueued, bucketVacated, bucketAliases}
 

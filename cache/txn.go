@@ -132,6 +132,9 @@ func (t *txn) deleteItem(id uint64) error {
 	if err := t.dropContentOfRemoved(id); err != nil {
 		return err
 	}
+	if err := t.deletePin(id); err != nil {
+		return err
+	}
 	binary.BigEndian.PutUint64(t.key[:], id)
 	if t.items().Get(t.key[:]) == nil {
 		return nil

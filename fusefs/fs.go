@@ -49,6 +49,12 @@ type Config struct {
 	// desktop clients' exclude list); NameRefused whether the server refuses it.
 	Excluded    func(name string) bool
 	NameRefused func(name string) error
+	// NoXattr refuses every extended attribute request (ENOSYS) as before pins existed.
+	NoXattr bool
+	// State names an item's state for user.ncvfs.state (nil: from its content alone).
+	State func(it *cache.Item) string
+	// SetPin sets an item's own pin and acts on it (hydrates, frees); nil: the store's.
+	SetPin func(id uint64, pin cache.Pin) error
 }
 
 // FS is one mounted account.

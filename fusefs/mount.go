@@ -86,6 +86,8 @@ func Mount(dir string, fsys *FS, opt MountOptions) (*fuse.Server, error) {
 			MaxReadAhead: maxRequest,
 			// Without a logger go-fuse prints to the standard logger; route it to ours.
 			Logger: log.New(slogWriter{fsys}, "", 0),
+			// ENOSYS at once, which the kernel remembers: xattrs cost nothing at all.
+			DisableXAttrs: fsys.cfg.NoXattr,
 		},
 	}
 	if opt.AllowOther {

@@ -109,6 +109,9 @@ type FetcherConfig struct {
 	// OnNoSpace is told when the cache's disk is full (a write failed with ENOSPC):
 	// evicting other files' content may make room for the next attempt.
 	OnNoSpace func()
+	// OnIdle is told (with no lock held) when a file is closed by its last reader and
+	// nothing works on it any more: its content may go (an onlineonly pin).
+	OnIdle func(id uint64)
 	// StallTimeout: see DefaultStallTimeout (the default when zero).
 	StallTimeout time.Duration
 	// LockedWait: see DefaultLockedWait (the default when zero).
@@ -524,6 +527,22 @@ func (f *Fetcher) Evict(id uint64) error {
 }
 
 var errBusy = errors.New("hydrate: the file is in use")
+
+// ErrBusy: the file is open or being downloaded; its content was not dropped.
+var ErrBusy = errBusy
+
+// Hydrating reports whether bytes of id are being downloaded now.
+func (f *Fetcher) Hydrating(id uint64) bool {
+	f.mu.Lock()
+	st := f.files[id]
+	f.mu.Unlock()
+	if st == nil {
+		return false
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return len(st.xfers) > 0
+}
 
 // openContentFile opens (or creates) a sparse content file of the given size; fresh
 // empties it first (a file without a record is garbage from an older version).
@@ -1396,13 +1415,17 @@ func (h *Handle) Close() error {
 // file; the next Open loads it again from the cache.
 func (f *Fetcher) releaseIfIdle(st *fileState) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	st.mu.Lock()
-	defer st.mu.Unlock()
-	if st.opens == 0 && len(st.xfers) == 0 && !st.verifying && !st.persisting && st.releasing == 0 &&
-		f.files[st.id] == st {
+	idle := st.opens == 0 && len(st.xfers) == 0 && !st.verifying && !st.persisting && st.releasing == 0 &&
+		f.files[st.id] == st
+	if idle {
 		delete(f.files, st.id)
 		st.closeFiles()
+	}
+	st.mu.Unlock()
+	f.mu.Unlock()
+	if idle && f.cfg.OnIdle != nil {
+		f.cfg.OnIdle(st.id)
 	}
 }
 

@@ -38,6 +38,13 @@ func (st UploaderStatus) Uploading(id uint64) bool {
 	return ok
 }
 
+// Uploading reports whether id is in flight now, without building a Status.
+func (u *Uploader) Uploading(id uint64) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.inFlight[id]
+}
+
 // RetryNow forgets the backoff of items that failed, so that the next pass tries
 // them at once: a user who asks for a flush means now, not after a minute's backoff.
 func (u *Uploader) RetryNow() {

@@ -48,6 +48,7 @@ With a PATH below the mount point, also that file's or folder's state:
 
   online     a placeholder, nothing downloaded
   partial    part of the content is here
+  hydrating  being downloaded now
   local      all of the content is here
   dirty      changed here, not uploaded yet
   uploading  being uploaded now
@@ -59,8 +60,10 @@ With a PATH below the mount point, also that file's or folder's state:
   cache_bytes, cache_files, cache_budget_bytes, min_free_bytes,
   upload_queue, dirty, uploading, upload_errors ([{path, error}]),
   last_upload_error (while uploads are retried), conflicts,
+  pinned_files, pinned_bytes, pinned_local_bytes (what ncvfs pin keeps here),
   item (only with a PATH below the mount point:
-        {path, kind ("file" or "folder"), state, size, local_bytes, local_only, error})`
+        {path, kind ("file" or "folder"), state, size, local_bytes, local_only, error,
+         pin ("alwayslocal", "onlineonly" or "unspecified"), pin_inherited (bool)})`
 
 func cmdStatus(args []string, stdout io.Writer) error {
 	c := subcommand{name: "status", synopsis: "[PATH] [--json]", about: statusAbout, maxArgs: 1}
@@ -118,6 +121,7 @@ func printStatus(w io.Writer, st *control.Status) {
 		}
 	}
 	fmt.Fprintf(w, "Conflict copies: %d\n", st.Conflicts)
+	fmt.Fprintln(w, pinLine(st))
 	if it := st.Item; it != nil {
 		fmt.Fprintf(w, "%s: %s (%s", it.Path, it.State, it.Kind)
 		if it.Kind == "file" {
@@ -125,6 +129,12 @@ func printStatus(w io.Writer, st *control.Status) {
 		}
 		if it.LocalOnly {
 			fmt.Fprint(w, ", kept only here")
+		}
+		if it.Pin != "" && it.Pin != "unspecified" { // the default goes unsaid
+			fmt.Fprintf(w, ", pin %s", it.Pin)
+			if it.PinInherited {
+				fmt.Fprint(w, " (from a folder above)")
+			}
 		}
 		fmt.Fprintln(w, ")")
 		if it.Error != "" {

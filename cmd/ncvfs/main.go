@@ -33,6 +33,9 @@ Usage:
   ncvfs status [PATH] [--json]         the state of a running mount, and of PATH in it
   ncvfs flush [PATH] [--timeout D]     wait until every change made in a mount is on the server
   ncvfs conflicts [PATH] [--json]      list the conflict copies of a mount
+  ncvfs pin PATH... [--wait]           keep files and folders on this computer
+  ncvfs unpin PATH...                  let the cache decide again
+  ncvfs free PATH... [--older-than D]  free space: turn files back into placeholders
   ncvfs diff --url URL LOCAL_DIR REMOTE_PATH   CSV of what differs between a folder and the server
   ncvfs restore --url URL --manifest CSV --from DIR --to REMOTE_PATH [--execute]   upload files from a backup
   ncvfs demo [flags] [MOUNTPOINT]      start a built-in sample server on loopback and mount it
@@ -63,6 +66,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdFlush(args[1:], stdout, stderr)
 	case "conflicts":
 		err = cmdConflicts(args[1:], stdout)
+	case "pin":
+		err = cmdPin(args[1:], stdout, stderr)
+	case "unpin":
+		err = cmdUnpin(args[1:], stdout)
+	case "free":
+		err = cmdFree(args[1:], stdout, stderr)
 	case "diff":
 		err = cmdDiff(args[1:], stdout, stderr)
 	case "restore":
@@ -114,7 +123,7 @@ func cmdVersion(args []string, stdout io.Writer) error {
 type mountFlags struct {
 	user, passwordFile, cacheDir, logLevel string
 	insecure, allowOther, allowNonEmpty    bool
-	writes, uploadConflicts                bool
+	writes, uploadConflicts, noXattr       bool
 	debugFUSE                              bool
 	listingTTL                             time.Duration
 	cacheSize, minFree                     byteSize
@@ -142,6 +151,7 @@ func cmdMount(args []string, stdout, stderr io.Writer) error {
 	fl.BoolVar(&f.allowNonEmpty, "allow-non-empty", false, "mount over a folder that is not empty (its files are hidden while mounted)")
 	fl.BoolVar(&f.writes, "experimental-writes", false, "accept changes and upload them (experimental; without it every change fails with EROFS)")
 	fl.BoolVar(&f.uploadConflicts, "upload-conflicts", false, "upload conflict copies too (by default they stay on this computer)")
+	fl.BoolVar(&f.noXattr, "no-xattr", false, "offer no extended attributes (user.ncvfs.pin and the others); ncvfs pin, unpin and free still work")
 	fl.BoolVar(&f.debugFUSE, "debug-fuse", false, "log every FUSE request (very verbose; implies --log-level debug)")
 	f.cacheSize, f.minFree = hydrate.DefaultCacheSize, hydrate.DefaultMinFreeSpace
 	fl.Var(&f.cacheSize, "cache-size", "how much downloaded content to keep; least recently used files beyond it become placeholders again (e.g. 20G, 500M)")
@@ -168,7 +178,7 @@ func cmdMount(args []string, stdout, stderr io.Writer) error {
 		URL: pos[0], User: creds.user, Password: creds.password, Mountpoint: pos[1],
 		CacheDir: f.cacheDir, InsecureSkipVerify: f.insecure, AllowOther: f.allowOther,
 		AllowNonEmpty: f.allowNonEmpty, Debug: f.debugFUSE, Writes: f.writes, UploadConflicts: f.uploadConflicts, ListingTTL: f.listingTTL, Logger: logger,
-		CacheSize: int64(f.cacheSize), MinFreeSpace: int64(f.minFree),
+		CacheSize: int64(f.cacheSize), MinFreeSpace: int64(f.minFree), NoXattr: f.noXattr,
 	})
 	if err != nil {
 		return explainStart(err, creds.user, pos[0])

@@ -69,6 +69,9 @@ const (
 	OpStatus    = "status"
 	OpFlush     = "flush"
 	OpConflicts = "conflicts"
+	OpPin       = "pin"
+	OpUnpin     = "unpin"
+	OpFree      = "free"
 )
 
 // Status is the reply to OpStatus. Its JSON field names are stable: `ncvfs status
@@ -97,6 +100,11 @@ type Status struct {
 	// success).
 	LastUploadError string `json:"last_upload_error,omitempty"`
 	Conflicts       int    `json:"conflicts"`
+	// PinnedFiles are the files pinned alwayslocal (themselves or by a folder), of
+	// PinnedBytes on the server, PinnedLocalBytes of them here.
+	PinnedFiles      int   `json:"pinned_files"`
+	PinnedBytes      int64 `json:"pinned_bytes"`
+	PinnedLocalBytes int64 `json:"pinned_local_bytes"`
 	// Item is the state of the path asked about, when it is inside the mount.
 	Item *ItemStatus `json:"item,omitempty"`
 }
@@ -111,6 +119,7 @@ type UploadError struct {
 const (
 	StateOnline    = "online"    // a placeholder: nothing local
 	StatePartial   = "partial"   // some of the content is local
+	StateHydrating = "hydrating" // being downloaded now
 	StateLocal     = "local"     // all of the content is local
 	StateDirty     = "dirty"     // changed here, not uploaded yet
 	StateUploading = "uploading" // its upload is in flight
@@ -129,6 +138,10 @@ type ItemStatus struct {
 	// conflict copy).
 	LocalOnly bool   `json:"local_only,omitempty"`
 	Error     string `json:"error,omitempty"`
+	// Pin is the pin that applies (alwayslocal, onlineonly or unspecified);
+	// PinInherited says it comes from a folder above.
+	Pin          string `json:"pin"`
+	PinInherited bool   `json:"pin_inherited"`
 }
 
 // FlushArgs are OpFlush's arguments.
@@ -167,4 +180,41 @@ type Conflict struct {
 // ConflictsReply is the reply to OpConflicts.
 type ConflictsReply struct {
 	Conflicts []Conflict `json:"conflicts"`
+}
+
+// PinArgs are OpPin's arguments.
+type PinArgs struct {
+	// Wait: answer once everything below the path is local, with progress meanwhile.
+	Wait bool `json:"wait,omitempty"`
+}
+
+// PinProgress is OpPin's progress event (with Wait) and, with Done, its reply: the
+// files below the path and how much of them is here.
+type PinProgress struct {
+	Path       string `json:"path"`
+	Files      int    `json:"files"`
+	LocalFiles int    `json:"local_files"`
+	Bytes      int64  `json:"bytes"`
+	LocalBytes int64  `json:"local_bytes"`
+	Done       bool   `json:"done"`
+	LastError  string `json:"last_error,omitempty"`
+}
+
+// FreeArgs are OpFree's arguments.
+type FreeArgs struct {
+	// OlderThan ("720h"): only content not used for that long.
+	OlderThan string `json:"older_than,omitempty"`
+}
+
+// FreeResult is OpFree's reply.
+type FreeResult struct {
+	FreedFiles int64     `json:"freed_files"`
+	FreedBytes int64     `json:"freed_bytes"`
+	Skipped    []Skipped `json:"skipped"`
+}
+
+// Skipped is a file whose content was kept, and why.
+type Skipped struct {
+	Path   string `json:"path"`
+	Reason string `json:"reason"`
 }

@@ -49,6 +49,9 @@ func (s *Session) controlHandlers() map[string]control.Handler {
 		control.OpStatus:    s.ctlStatus,
 		control.OpFlush:     s.ctlFlush,
 		control.OpConflicts: s.ctlConflicts,
+		control.OpPin:       s.ctlPin,
+		control.OpUnpin:     s.ctlUnpin,
+		control.OpFree:      s.ctlFree,
 	}
 }
 
@@ -148,22 +151,39 @@ func (s *Session) ctlStatus(ctx context.Context, req control.Request, _ func(any
 		}
 	}
 	slices.SortFunc(st.UploadErrors, func(a, b control.UploadError) int { return cmp.Compare(a.Path, b.Path) })
+	pinned, err := s.pins.pinned()
+	if err != nil {
+		return nil, fmt.Errorf("count the pinned files: %w", err)
+	}
+	st.PinnedFiles, st.PinnedBytes, st.PinnedLocalBytes = pinned.files, pinned.bytes, pinned.localBytes
 	if req.Path != "" {
 		it, err := s.lookup(req.Path)
 		if err != nil {
 			return nil, err
 		}
-		st.Item = &control.ItemStatus{Path: req.Path, Kind: "file", State: itemState(&it, up),
-			Size: it.VisibleSize(), LocalBytes: it.LocalBytes, Error: it.Local.Error,
-			LocalOnly: it.Local.Flags&cache.LocalOnly != 0}
-		if it.IsDir {
-			st.Item.Kind, st.Item.Size = "folder", 0
-		}
-		if it.Local.HasLocalContent() {
-			st.Item.LocalBytes = it.Local.Size
-		}
+		st.Item = s.itemStatus(req.Path, &it, up)
 	}
 	return st, ctx.Err()
+}
+
+// itemStatus is what status says of one item.
+func (s *Session) itemStatus(rel string, it *cache.Item, up hydrate.UploaderStatus) *control.ItemStatus {
+	is := &control.ItemStatus{Path: rel, Kind: "file", State: itemState(it, up),
+		Size: it.VisibleSize(), LocalBytes: it.LocalBytes, Error: it.Local.Error,
+		LocalOnly: it.Local.Flags&cache.LocalOnly != 0}
+	if it.IsDir {
+		is.Kind, is.Size = "folder", 0
+	}
+	if it.Local.HasLocalContent() {
+		is.LocalBytes = it.Local.Size
+	}
+	if (is.State == control.StateOnline || is.State == control.StatePartial) && s.Fetcher.Hydrating(it.ID) {
+		is.State = control.StateHydrating
+	}
+	if own, eff, err := s.Store.PinOf(it.ID); err == nil {
+		is.Pin, is.PinInherited = eff.String(), own == cache.PinInherit
+	}
+	return is
 }
 
 // pathOf is an item's path for a message; its id when the path cannot be told.

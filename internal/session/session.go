@@ -56,6 +56,11 @@ type Config struct {
 	// ExcludeFile holds the user's own patterns of names never uploaded, besides the
 	// desktop clients' list (default DefaultExcludeFile(); a missing file is none).
 	ExcludeFile string
+	// NoXattr refuses extended attributes (ENOSYS) as before pins: the CLI still pins.
+	NoXattr bool
+	// PinWorkers bounds the downloads of pinned content at once (default
+	// hydrate.DefaultPinWorkers).
+	PinWorkers int
 }
 
 // Session is a live mount.
@@ -69,6 +74,8 @@ type Session struct {
 	Local    *hydrate.Local
 	Uploader *hydrate.Uploader
 	FS       *fusefs.FS
+	Pinner   *hydrate.Pinner
+	pins     *pins
 	server   *fuse.Server
 	mp       string
 	log      *slog.Logger
@@ -142,10 +149,14 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	}
 
 	var fsys *fusefs.FS
+	pn := &pins{store: store, log: log}
 	lister := hydrate.NewLister(hydrate.ListerConfig{
 		Store: store, Client: client, Dialect: info.Dialect, RootID: rootID,
 		TTL: cfg.ListingTTL, Logger: log,
-		OnChange: func(dirID uint64, d cache.Diff) { fsys.OnListingChange(dirID, d) },
+		OnChange: func(dirID uint64, d cache.Diff) {
+			fsys.OnListingChange(dirID, d)
+			pn.onListing(dirID, d)
+		},
 	})
 	if info.Root.HasQuota {
 		lister.SetQuota(hydrate.Quota{Used: info.Root.QuotaUsed, Available: info.Root.QuotaAvailable, Known: true})
@@ -165,16 +176,31 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 			fsys.OnLocalBytesChange(id)
 		},
 		OnNoSpace: budget.Enforce,
+		OnIdle:    pn.onIdle,
 	})
 	budget.Fetcher = fetcher
+	pinner := hydrate.NewPinner(hydrate.PinnerConfig{Store: store, Lister: lister, Fetcher: fetcher,
+		Workers: cfg.PinWorkers, Logger: log})
+	pn.fetcher, pn.pinner, pn.budget = fetcher, pinner, budget
 	budget.Enforce() // limits lowered since the last mount, or a disk filled meanwhile
 	fcfg := fusefs.Config{
 		Store: store, Lister: lister, Fetcher: fetcher, RootID: rootID,
 		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), SharedModes: cfg.AllowOther,
-		KernelTTL: cfg.KernelTTL, Logger: log,
+		KernelTTL: cfg.KernelTTL, Logger: log, NoXattr: cfg.NoXattr, SetPin: pn.set,
 	}
 	var local *hydrate.Local
 	var uploader *hydrate.Uploader
+	fcfg.State = func(it *cache.Item) string {
+		var up hydrate.UploaderStatus
+		if uploader != nil && uploader.Uploading(it.ID) {
+			up.InFlight = []uint64{it.ID}
+		}
+		st := itemState(it, up)
+		if (st == control.StateOnline || st == control.StatePartial) && fetcher.Hydrating(it.ID) {
+			st = control.StateHydrating
+		}
+		return st
+	}
 	if cfg.Writes {
 		local = hydrate.NewLocal(store, fetcher, log)
 		uploader = hydrate.NewUploader(hydrate.UploaderConfig{
@@ -195,17 +221,22 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 		fcfg.NameRefused = nameRefusal(info)
 	}
 	fsys = fusefs.New(fcfg)
+	pn.fsys = fsys
 	server, err := fusefs.Mount(cfg.Mountpoint, fsys, fusefs.MountOptions{
 		FsName: fsName(cfg, info), AllowOther: cfg.AllowOther,
 		AllowNonEmpty: cfg.AllowNonEmpty, Debug: cfg.Debug,
 	})
 	if err != nil {
+		pinner.Close()
 		lister.Close()
 		fetcher.Close()
 		budget.Close()
 		return nil, err
 	}
 	ok = true
+	if err := pinner.Start(); err != nil {
+		log.Warn("pinned content not resumed", "op", "pin", "err", err)
+	}
 	if uploader != nil {
 		uploader.Start() // changes queued before (a crash, an unmount with work left) go on
 		if n, err := store.QueueLen(); err == nil && n > 0 {
@@ -213,7 +244,7 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 		}
 	}
 	s := &Session{Info: info, Store: store, Lister: lister, Fetcher: fetcher, Budget: budget, FS: fsys,
-		Local: local, Uploader: uploader, server: server, mp: cfg.Mountpoint, log: log,
+		Local: local, Uploader: uploader, Pinner: pinner, pins: pn, server: server, mp: cfg.Mountpoint, log: log,
 		canonMP: canonMP, url: redactURL(cfg.URL), user: cfg.User, rootID: rootID}
 	s.startControl()
 	log.Info("mounted", "url", redactURL(cfg.URL), "user", cfg.User, "dialect", info.Dialect.String(),
@@ -291,6 +322,7 @@ func (s *Session) Unmount() error {
 				s.log.Warn("changes not uploaded yet; they are uploaded at the next mount", "op", "unmount", "pending", n)
 			}
 		}
+		s.Pinner.Close()  // pinned downloads resume at the next mount
 		s.Lister.Close()  // background listings end before the store closes
 		s.Fetcher.Close() // record what arrived while the store is still open
 		s.Budget.Close()  // the records above may have started an eviction pass
