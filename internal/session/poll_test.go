@@ -53,7 +53,10 @@ func TestPollerShowsOthersChanges(t *testing.T) {
 
 	newBody := strings.Repeat("edited elsewhere\n", 50)
 	steps := []func() error{
-		func() error { _, err := srv.WriteFile("Documents/Notes/added.txt", []byte("12345"), sampleTime); return err },
+		func() error {
+			_, err := srv.WriteFile("Documents/Notes/added.txt", []byte("12345"), sampleTime)
+			return err
+		},
 		func() error {
 			_, err := srv.WriteFile("Documents/Notes/todo 100%.md", []byte(newBody), sampleTime.Add(time.Hour))
 			return err
@@ -65,7 +68,10 @@ func TestPollerShowsOthersChanges(t *testing.T) {
 		func() error { return srv.Remove("empty.txt") },
 		func() error { return srv.MkdirAll("New/Deeper") },
 		func() error { _, err := srv.WriteFile("New/Deeper/n.txt", []byte("n"), sampleTime); return err },
-		func() error { _, err := srv.WriteFile("empty folder/now full.txt", []byte("full"), sampleTime); return err },
+		func() error {
+			_, err := srv.WriteFile("empty folder/now full.txt", []byte("full"), sampleTime)
+			return err
+		},
 	}
 	for i, step := range steps {
 		if err := step(); err != nil {
