@@ -207,3 +207,49 @@ func TestPollerStopsAtUnmount(t *testing.T) {
 		t.Errorf("%d requests after Unmount returned: %v", c.Total(), c.Requests)
 	}
 }
+
+// The poller does not fight changes made here: a file written here and not uploaded
+// yet (a long upload delay) stays while the poller applies others' changes to the same
+// folder, and once uploaded both sides agree.
+func TestPollerKeepsLocalChanges(t *testing.T) {
+	srv := newServer(t)
+	seedSample(t, srv)
+	s, mp := mount(t, mountOpts{url: srv.URL(), user: "alice", password: "app-password-1",
+		listingTTL: time.Hour, kernelTTL: time.Hour, poll: 20 * time.Millisecond,
+		writes: true, debounce: time.Hour, chunkThreshold: 5 << 20})
+	walkMount(t, mp)
+	mine := filepath.Join(mp, "Documents/mine.txt")
+	if err := os.WriteFile(mine, []byte("written here"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	edited := filepath.Join(mp, "Documents/Notes/todo 100%.md")
+	if err := os.WriteFile(edited, []byte("edited here"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.WriteFile("Documents/theirs.txt", []byte("written there"), sampleTime); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.WriteFile("Documents/Notes/other.md", []byte("there too"), sampleTime); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, func() error {
+		if _, err := os.Stat(filepath.Join(mp, "Documents/theirs.txt")); err != nil {
+			return fmt.Errorf("the server's new file: %w", err)
+		}
+		_, err := os.Stat(filepath.Join(mp, "Documents/Notes/other.md"))
+		return err
+	})
+	time.Sleep(5 * 20 * time.Millisecond) // a few more passes over the changed folders
+	for p, want := range map[string]string{mine: "written here", edited: "edited here"} {
+		if got, err := os.ReadFile(p); err != nil || string(got) != want {
+			t.Fatalf("%s while its upload waits: %q, %v; want %q", p, got, err, want)
+		}
+	}
+	flush(t, s)
+	eventually(t, 20*time.Second, mountMatchesServer(t, srv, mp))
+	for p, want := range map[string]string{"Documents/mine.txt": "written here", "Documents/Notes/todo 100%.md": "edited here"} {
+		if got, err := srv.ReadFile(p); err != nil || string(got) != want {
+			t.Errorf("server %s: %q, %v; want %q", p, got, err, want)
+		}
+	}
+}
