@@ -24,8 +24,11 @@ func (s *Store) ApplyListing(l Listing) (Diff, error) {
 	}
 	var diff Diff
 	err = s.update(func(t *txn) error {
-		var err error
-		diff, err = t.applyListing(&l, order)
+		r, err := t.placeListing(&l, order)
+		if err != nil {
+			return err
+		}
+		diff, err = r.finish()
 		return err
 	})
 	if err != nil {
@@ -35,8 +38,13 @@ func (s *Store) ApplyListing(l Listing) (Diff, error) {
 }
 
 // ApplyListings applies several folder listings in one transaction: one commit (and one
-// pair of fsyncs) for a group of folders listed in the background. If any listing is
-// rejected, nothing is written and the error names it.
+// pair of fsyncs) for a group of folders listed in the background or by one pass of the
+// change poller. If any listing is rejected, nothing is written and the error names it.
+//
+// Every listing is placed before any of them removes anything: an item that left one
+// folder of the group for another (moved on the server) is moved with its content,
+// whichever of the two folders comes first, instead of being removed and then found
+// again as a new item whose content must be downloaded again.
 func (s *Store) ApplyListings(ls []Listing) ([]Diff, error) {
 	orders := make([][]*Item, len(ls))
 	for i := range ls {
@@ -48,8 +56,16 @@ func (s *Store) ApplyListings(ls []Listing) ([]Diff, error) {
 	}
 	diffs := make([]Diff, len(ls))
 	err := s.update(func(t *txn) error {
+		runs := make([]*listingRun, len(ls))
 		for i := range ls {
-			d, err := t.applyListing(&ls[i], orders[i])
+			r, err := t.placeListing(&ls[i], orders[i])
+			if err != nil {
+				return fmt.Errorf("listing of %d: %w", ls[i].Dir.ID, err)
+			}
+			runs[i] = r
+		}
+		for i, r := range runs {
+			d, err := r.finish()
 			if err != nil {
 				return fmt.Errorf("listing of %d: %w", ls[i].Dir.ID, err)
 			}
@@ -120,27 +136,29 @@ type listingRun struct {
 	puts []Item
 }
 
-func (t *txn) applyListing(l *Listing, order []*Item) (Diff, error) {
+// placeListing puts a listing's children in place (new, changed, moved in) and notes
+// what it no longer has; finish then removes that.
+func (t *txn) placeListing(l *Listing, order []*Item) (*listingRun, error) {
 	if !l.Dir.IsDir {
-		return Diff{}, fmt.Errorf("%w: %d is not a folder", ErrBadListing, l.Dir.ID)
+		return nil, fmt.Errorf("%w: %d is not a folder", ErrBadListing, l.Dir.ID)
 	}
 	dir, ok, err := t.getItem(l.Dir.ID)
 	if err != nil {
-		return Diff{}, err
+		return nil, err
 	}
 	if !ok {
-		return Diff{}, ErrNotFound
+		return nil, ErrNotFound
 	}
 	claimed, err := t.checkIDs(dir.ID, order)
 	if err != nil {
-		return Diff{}, err
+		return nil, err
 	}
 	if err := t.updateListedDir(dir, l.Dir); err != nil {
-		return Diff{}, err
+		return nil, err
 	}
 	existing, err := t.links(dir.ID)
 	if err != nil {
-		return Diff{}, err
+		return nil, err
 	}
 
 	r := &listingRun{t: t, dirID: dir.ID, claimed: claimed, puts: make([]Item, 0, len(order))}
@@ -152,7 +170,7 @@ func (t *txn) applyListing(l *Listing, order []*Item) (Diff, error) {
 	for _, c := range order {
 		for j < len(existing) && existing[j].name < c.Name {
 			if err := r.gone(existing[j]); err != nil {
-				return Diff{}, err
+				return nil, err
 			}
 			j++
 		}
@@ -163,7 +181,7 @@ func (t *txn) applyListing(l *Listing, order []*Item) (Diff, error) {
 		}
 		id, err := r.applyChild(c, prev)
 		if err != nil {
-			return Diff{}, err
+			return nil, err
 		}
 		if prev != nil && prev.id != id {
 			r.stale = append(r.stale, *prev)
@@ -171,7 +189,7 @@ func (t *txn) applyListing(l *Listing, order []*Item) (Diff, error) {
 	}
 	for ; j < len(existing); j++ {
 		if err := r.gone(existing[j]); err != nil {
-			return Diff{}, err
+			return nil, err
 		}
 	}
 
@@ -184,20 +202,28 @@ func (t *txn) applyListing(l *Listing, order []*Item) (Diff, error) {
 	slices.SortFunc(byID, func(a, b int32) int { return cmp.Compare(r.puts[a].ID, r.puts[b].ID) })
 	for _, i := range byID {
 		if err := t.putItem(&r.puts[i]); err != nil {
-			return Diff{}, err
+			return nil, err
 		}
 	}
 
+	return r, nil
+}
+
+// finish removes what the listing no longer has: subtrees of folders that became files,
+// and stale names, unless the item now lives elsewhere (moved by a listing placed
+// since, in the same transaction).
+func (r *listingRun) finish() (Diff, error) {
+	t, dirID := r.t, r.dirID
 	for _, id := range r.dropBelow {
 		if err := t.removeDescendants(id); err != nil {
 			return Diff{}, err
 		}
 	}
 	for _, st := range r.stale {
-		if _, ok := claimed[st.id]; ok {
+		if _, ok := r.claimed[st.id]; ok {
 			continue // moved to another name of this listing
 		}
-		if err := t.removeStale(dir.ID, st); err != nil {
+		if err := t.removeStale(dirID, st); err != nil {
 			return Diff{}, err
 		}
 	}

@@ -452,3 +452,58 @@ func rootIDForTests(t *testing.T, s *Store) uint64 {
 	}
 	return id
 }
+
+// A file moved between two folders listed in one group keeps its id and its content,
+// whichever folder's listing comes first (the change poller applies a pass this way).
+func TestApplyListingsMoveKeepsContentInEitherOrder(t *testing.T) {
+	for _, sourceFirst := range []bool{true, false} {
+		t.Run(fmt.Sprintf("sourceFirst=%v", sourceFirst), func(t *testing.T) {
+			s := withRoot(t)
+			root := mustGet(t, s, rootIDForTests(t, s))
+			apply(t, s, root, dirItem(10, "a", `"a1"`), dirItem(11, "b", `"b1"`))
+			apply(t, s, mustGet(t, s, 10), fileItem(20, "x.txt", `"x"`, 4), dirItem(21, "sub", `"s1"`))
+			apply(t, s, mustGet(t, s, 11))
+			apply(t, s, mustGet(t, s, 21), fileItem(22, "deep.txt", `"d"`, 3))
+			mustRecord(t, s, 20, `"x"`, 4, Range{Off: 0, End: 4})
+			mustRecord(t, s, 22, `"d"`, 3, Range{Off: 0, End: 3})
+
+			// On the server: a/x.txt -> b/y.txt, a/sub/deep.txt -> b/deep.txt, a/sub removed.
+			a, b := mustGet(t, s, 10), mustGet(t, s, 11)
+			a.ETag, b.ETag = `"a2"`, `"b2"`
+			src := Listing{Dir: a}
+			dst := Listing{Dir: b, Children: []Item{fileItem(20, "y.txt", `"x"`, 4), fileItem(22, "deep.txt", `"d"`, 3)}}
+			group := []Listing{dst, src}
+			if sourceFirst {
+				group = []Listing{src, dst}
+			}
+			diffs, err := s.ApplyListings(group)
+			if err != nil {
+				t.Fatal(err)
+			}
+			srcDiff, dstDiff := diffs[1], diffs[0]
+			if sourceFirst {
+				srcDiff, dstDiff = diffs[0], diffs[1]
+			}
+			// x.txt leaves the source as a removal or, when the destination came first,
+			// only as a move (MovedIn names where the kernel saw it).
+			if !slices.Contains(srcDiff.Removed, "sub") {
+				t.Errorf("source Removed = %q, want sub in it", srcDiff.Removed)
+			}
+			assertNames(t, "destination Added", dstDiff.Added, "deep.txt", "y.txt")
+			if len(dstDiff.MovedIn) != 2 {
+				t.Errorf("MovedIn = %+v, want both files", dstDiff.MovedIn)
+			}
+			assertNames(t, "a", childNames(t, s, 10))
+			assertNames(t, "b", childNames(t, s, 11), "deep.txt", "y.txt")
+			assertGone(t, s, 21)
+			for _, id := range []uint64{20, 22} {
+				if it := mustGet(t, s, id); it.Parent != 11 || it.LocalBytes == 0 {
+					t.Errorf("item %d: parent %d, %d bytes local; want in b with its content", id, it.Parent, it.LocalBytes)
+				}
+				if _, ok := mustContent(t, s, id); !ok {
+					t.Errorf("item %d lost its content record", id)
+				}
+			}
+		})
+	}
+}

@@ -542,13 +542,41 @@ func (l *Lister) relist(ctx context.Context, dirID uint64, background bool, call
 		defer early.finish()
 	}
 	start := time.Now()
+	var offer func([]cache.Item)
+	if early != nil {
+		offer = early.offer
+	}
+	listing, err := l.fetchFolder(ctx, dirID, path, offer)
+	if err != nil {
+		return err
+	}
+	children := listing.Children
+	fetched := time.Now()
+	if early != nil {
+		early.decoded(children)
+	}
+	diff, err := l.apply(ctx, listing, background)
+	if err != nil {
+		return fmt.Errorf("hydrate: store listing of %q: %w", path, err)
+	}
+	if early != nil {
+		early.committed(children)
+	}
+	l.listed(listing, path, diff, start, fetched, first)
+	return nil
+}
+
+// fetchFolder asks the server for a folder's children (Depth 1) at path, telling offer
+// (if set) of each child as it is decoded, and checks the answer describes the folder
+// the cache knows as dirID.
+func (l *Lister) fetchFolder(ctx context.Context, dirID uint64, path string, offer func([]cache.Item)) (cache.Listing, error) {
 	var children []cache.Item
 	self, err := l.cfg.Client.List(ctx, path, func(e davclient.Entry) error {
 		it := itemFromEntry(e, e.FileID)
 		it.Parent = dirID
 		children = append(children, it)
-		if early != nil {
-			early.offer(children)
+		if offer != nil {
+			offer(children)
 		}
 		return nil
 	})
@@ -559,36 +587,31 @@ func (l *Lister) relist(ctx context.Context, dirID uint64, background bool, call
 				l.Invalidate(dir.Parent)
 			}
 		}
-		return fmt.Errorf("hydrate: list %q: %w", path, err)
+		return cache.Listing{}, fmt.Errorf("hydrate: list %q: %w", path, err)
 	}
 	if !self.IsDir {
-		return fmt.Errorf("hydrate: list %q: %w", path, errNotAFolder)
+		return cache.Listing{}, fmt.Errorf("hydrate: list %q: %w", path, errNotAFolder)
 	}
 	if dir, gerr := l.cfg.Store.Get(dirID); gerr == nil && self.FileID != 0 && dir.ServerFileID() != 0 &&
 		self.FileID != dir.ServerFileID() {
 		// Another folder now has this path (deleted and re-created on the server).
-		if dir, gerr := l.cfg.Store.Get(dirID); gerr == nil {
-			l.Invalidate(dir.Parent)
-		}
-		return fmt.Errorf("hydrate: list %q: %w", path, ErrReplaced)
+		l.Invalidate(dir.Parent)
+		return cache.Listing{}, fmt.Errorf("hydrate: list %q: %w", path, ErrReplaced)
 	}
 	if dirID == l.cfg.RootID {
 		l.noteQuota(self)
 	}
-	fetched := time.Now()
-	if early != nil {
-		early.decoded(children)
-	}
-	diff, err := l.apply(ctx, cache.Listing{Dir: itemFromEntry(self, dirID), Children: children}, background)
-	if err != nil {
-		return fmt.Errorf("hydrate: store listing of %q: %w", path, err)
-	}
-	if early != nil {
-		early.committed(children)
-	}
+	return cache.Listing{Dir: itemFromEntry(self, dirID), Children: children}, nil
+}
+
+// listed ends a folder's listing once it is stored: the folder is current as of start
+// (when its request left), and the kernel is told what changed (after a first listing
+// only of items moved in: the kernel holds nothing else of the folder).
+func (l *Lister) listed(listing cache.Listing, path string, diff cache.Diff, start, fetched time.Time, first bool) {
+	dirID := listing.Dir.ID
 	l.markValid(dirID, start)
-	l.log.Debug("listed folder", "op", "list", "path", path, "fileid", dirID, "etag", self.ETag,
-		"children", len(children), "added", len(diff.Added), "removed", len(diff.Removed),
+	l.log.Debug("listed folder", "op", "list", "path", path, "fileid", dirID, "etag", listing.Dir.ETag,
+		"children", len(listing.Children), "added", len(diff.Added), "removed", len(diff.Removed),
 		"changed", len(diff.Changed), "fetch", fetched.Sub(start), "store", time.Since(fetched))
 	if first {
 		diff.Added, diff.Removed, diff.Changed = nil, nil, nil
@@ -596,7 +619,6 @@ func (l *Lister) relist(ctx context.Context, dirID uint64, background bool, call
 	if (!diff.Empty() || len(diff.MovedIn)+len(diff.ContentDropped) > 0) && l.cfg.OnChange != nil {
 		l.cfg.OnChange(dirID, diff)
 	}
-	return nil
 }
 
 // earlyPublishBatch is how many decoded children are handed to readers at a time: a

@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ncvfs/ncvfs/davclient/davtest"
 	"github.com/ncvfs/ncvfs/fusefs"
+	"github.com/ncvfs/ncvfs/internal/mountinfo"
 )
 
 // The durability line of a read-write mount: once close returns, a kill -9 of ncvfs
@@ -21,6 +23,12 @@ func rwMount(t *testing.T, srv *davtest.Server, mp, cacheDir string) *proc {
 	p := start(t, []string{"NCVFS_PASSWORD=" + password}, nil, "mount", "--experimental-writes",
 		"--user", "alice", "--cache-dir", cacheDir, srv.URL(), mp)
 	p.waitFor(t, "mounted")
+	t.Cleanup(func() {
+		// A test that stopped half-way must not leave its mount behind (dead or not).
+		if mounted, _ := mountinfo.IsMounted(mp); mounted {
+			syscall.Unmount(mp, syscall.MNT_DETACH)
+		}
+	})
 	return p
 }
 

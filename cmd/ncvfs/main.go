@@ -126,6 +126,7 @@ type mountFlags struct {
 	writes, uploadConflicts, noXattr       bool
 	debugFUSE                              bool
 	listingTTL                             time.Duration
+	poll                                   time.Duration
 	cacheSize, minFree                     byteSize
 }
 
@@ -157,9 +158,13 @@ func cmdMount(args []string, stdout, stderr io.Writer) error {
 	fl.Var(&f.cacheSize, "cache-size", "how much downloaded content to keep; least recently used files beyond it become placeholders again (e.g. 20G, 500M)")
 	fl.Var(&f.minFree, "min-free-space", "free space to leave on the cache's disk (e.g. 2G)")
 	fl.DurationVar(&f.listingTTL, "listing-ttl", 0, "how long a folder listing is trusted before it is checked with the server again (default 5s)")
+	fl.DurationVar(&f.poll, "poll", hydrate.DefaultPollInterval, "how often to ask the server whether others changed anything (0: never; changes then show when folders are visited)")
 	pos, err := mountCommand.parse(fl, args, stdout)
 	if err != nil {
 		return err
+	}
+	if f.poll < 0 {
+		return usageError{"--poll must not be negative (0 turns polling off)"}
 	}
 	if f.debugFUSE {
 		f.logLevel = "debug" // go-fuse's request log is logged at debug level
@@ -178,6 +183,7 @@ func cmdMount(args []string, stdout, stderr io.Writer) error {
 		URL: pos[0], User: creds.user, Password: creds.password, Mountpoint: pos[1],
 		CacheDir: f.cacheDir, InsecureSkipVerify: f.insecure, AllowOther: f.allowOther,
 		AllowNonEmpty: f.allowNonEmpty, Debug: f.debugFUSE, Writes: f.writes, UploadConflicts: f.uploadConflicts, ListingTTL: f.listingTTL, Logger: logger,
+		Poll:      f.poll,
 		CacheSize: int64(f.cacheSize), MinFreeSpace: int64(f.minFree), NoXattr: f.noXattr,
 	})
 	if err != nil {

@@ -36,6 +36,10 @@ type Config struct {
 	Debug              bool
 	ListingTTL         time.Duration
 	KernelTTL          time.Duration
+	// Poll is how often the server is asked whether anything changed (the change
+	// poller; the command line's default is hydrate.DefaultPollInterval). Zero or
+	// less: no polling; changes are seen when folders are visited.
+	Poll time.Duration
 	// CacheSize bounds local content (default hydrate.DefaultCacheSize); MinFreeSpace is
 	// what must stay free on the cache's disk (default hydrate.DefaultMinFreeSpace).
 	CacheSize, MinFreeSpace int64
@@ -73,12 +77,14 @@ type Session struct {
 	// Local and Uploader are nil on a read-only mount.
 	Local    *hydrate.Local
 	Uploader *hydrate.Uploader
-	FS       *fusefs.FS
-	Pinner   *hydrate.Pinner
-	pins     *pins
-	server   *fuse.Server
-	mp       string
-	log      *slog.Logger
+	// Poller is nil when Config.Poll is off.
+	Poller *hydrate.Poller
+	FS     *fusefs.FS
+	Pinner *hydrate.Pinner
+	pins   *pins
+	server *fuse.Server
+	mp     string
+	log    *slog.Logger
 	// For the control socket: the mount point as the mount table shows it, the
 	// account as given (URL without credentials), the root's id.
 	canonMP   string
@@ -246,9 +252,13 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	s := &Session{Info: info, Store: store, Lister: lister, Fetcher: fetcher, Budget: budget, FS: fsys,
 		Local: local, Uploader: uploader, Pinner: pinner, pins: pn, server: server, mp: cfg.Mountpoint, log: log,
 		canonMP: canonMP, url: redactURL(cfg.URL), user: cfg.User, rootID: rootID}
+	if cfg.Poll > 0 {
+		s.Poller = hydrate.NewPoller(lister, cfg.Poll)
+		s.Poller.Start()
+	}
 	s.startControl()
 	log.Info("mounted", "url", redactURL(cfg.URL), "user", cfg.User, "dialect", info.Dialect.String(),
-		"mountpoint", cfg.Mountpoint, "cache", dir)
+		"mountpoint", cfg.Mountpoint, "cache", dir, "poll", cfg.Poll)
 	return s, nil
 }
 
@@ -315,6 +325,9 @@ func (s *Session) Unmount() error {
 		}
 	}
 	if len(errs) == 0 && s.Store != nil {
+		if s.Poller != nil {
+			s.Poller.Stop() // a pass in flight ends; none starts after Unmount returns
+		}
 		s.stopControl() // its operations read the store; a flush waiting ends here
 		if s.Uploader != nil {
 			s.Uploader.Close() // an upload in flight resumes at the next mount
