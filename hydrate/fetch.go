@@ -760,7 +760,9 @@ func (f *Fetcher) transfer(ctx context.Context, st *fileState, x *transfer, gen 
 			<-f.sem
 		}
 	}()
-	path, err := f.cfg.Store.Path(st.id)
+	// Where the server has it: a file renamed here is still at its old place there
+	// until the MOVE is uploaded.
+	path, err := f.cfg.Store.ServerPath(st.id)
 	if err != nil {
 		return fmt.Errorf("hydrate: path of %d: %w", st.id, err)
 	}
@@ -1198,7 +1200,7 @@ func errBadSum(etag string) error {
 func (f *Fetcher) repairChecksum(st *fileState, gen uint64, etag string, size int64, got string) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	path, err := f.cfg.Store.Path(st.id)
+	path, err := f.cfg.Store.ServerPath(st.id)
 	if err != nil {
 		return false
 	}
@@ -1235,7 +1237,7 @@ func (f *Fetcher) repairChecksum(st *fileState, gen uint64, etag string, size in
 func (f *Fetcher) versionChanged(st *fileState, gen uint64, sentIfMatch bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	path, err := f.cfg.Store.Path(st.id)
+	path, err := f.cfg.Store.ServerPath(st.id)
 	if err == nil {
 		var e davclient.Entry
 		if e, err = f.cfg.Client.Stat(ctx, path); err == nil {
