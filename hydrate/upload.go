@@ -431,6 +431,11 @@ func (u *Uploader) move(ctx context.Context, it *cache.Item) error {
 	case err == nil:
 		return u.cfg.Store.CompleteMove(it.ID, it.Parent, it.Name)
 	case errors.Is(err, davclient.ErrNotFound):
+		if u.landed(ctx, it, to) {
+			// Our own MOVE took effect and its answer was lost: this is its retry.
+			u.log.Info("the server has the item where it was moved already", "op", "move", "from", from, "to", to)
+			return u.cfg.Store.CompleteMove(it.ID, it.Parent, it.Name)
+		}
 		// The server removed it meanwhile. Local changes become a conflict copy; an
 		// unchanged item simply goes, as it did on the server.
 		if it.Local.Flags&cache.LocalDirty != 0 {
@@ -443,6 +448,22 @@ func (u *Uploader) move(ctx context.Context, it *cache.Item) error {
 		return u.refuse(it, err)
 	}
 	return err
+}
+
+// landed reports whether the server has the item at to: the same file id, or where
+// the server has none, a file of the same ETag and size, or a folder.
+func (u *Uploader) landed(ctx context.Context, it *cache.Item, to string) bool {
+	e, err := u.cfg.Client.Stat(ctx, to)
+	if err != nil || e.IsDir != it.IsDir {
+		return false
+	}
+	if id := it.ServerFileID(); id != 0 && e.FileID != 0 {
+		return e.FileID == id
+	}
+	if it.IsDir {
+		return true // folders of one name become one, as when a MKCOL finds one there
+	}
+	return e.ETag != "" && davclient.SameVersion(e.ETag, it.ETag) && e.Size == it.Size
 }
 
 // forget drops an item the server removed and that has nothing only here.
