@@ -402,6 +402,8 @@ func (u *Uploader) remove(ctx context.Context, it *cache.Item) error {
 	u.log.Debug("delete", "op", "upload", "fileid", it.ID, "path", p, "if_match", ifMatch, "err", err)
 	switch {
 	case err == nil, errors.Is(err, davclient.ErrNotFound):
+	case errors.Is(err, davclient.ErrPrecondition) && u.weakForNow(ctx, p, ifMatch):
+		return errWeakForNow
 	case errors.Is(err, davclient.ErrPrecondition):
 		u.log.Warn("not deleted on the server: it changed there since it was last seen; it comes back",
 			"op", "delete", "path", p, "fileid", it.ID)
@@ -598,6 +600,8 @@ func (u *Uploader) upload(ctx context.Context, it *cache.Item) error {
 	u.log.Debug("put", "op", "upload", "fileid", it.ID, "path", p, "flags", it.Local.Flags, "if_match", opt.IfMatch, "if_none_match", opt.IfNoneMatchAny, "err", err)
 	switch {
 	case err == nil:
+	case errors.Is(err, davclient.ErrPrecondition) && opt.IfMatch != "" && u.weakForNow(ctx, p, opt.IfMatch):
+		return errWeakForNow
 	case errors.Is(err, davclient.ErrPrecondition):
 		return u.precondition(ctx, it, p, snap, sum)
 	case errors.Is(err, davclient.ErrNotFound) && !isNew:
@@ -658,6 +662,17 @@ func (u *Uploader) precondition(ctx context.Context, it *cache.Item, p string, s
 		return u.finish(ctx, it, snap, davclient.PutResult{ETag: e.ETag, FileID: e.FileID}, sum)
 	}
 	return u.conflict(it, "the server's copy changed while it was changed here")
+}
+
+// errWeakForNow: a condition failed only because the server calls the version it still
+// has weak for now (Apache, within a second of a change: a weak ETag never matches an
+// If-Match). Retried once the tag is strong again.
+var errWeakForNow = errors.New("hydrate: the server's ETag of the file is weak for a moment (changed within the last second); retried")
+
+// weakForNow reports whether a 412 for If-Match sent is such a refusal.
+func (u *Uploader) weakForNow(ctx context.Context, p, sent string) bool {
+	e, err := u.cfg.Client.Stat(ctx, p)
+	return err == nil && davclient.IsWeak(e.ETag) && davclient.SameVersion(e.ETag, sent)
 }
 
 // conflict keeps the local version as "<name> (conflicted copy YYYY-MM-DD HHMMSS).<ext>"
