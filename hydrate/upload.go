@@ -558,6 +558,14 @@ func (u *Uploader) upload(ctx context.Context, it *cache.Item) error {
 	if !it.Local.HasLocalContent() || it.Local.Flags&(cache.LocalDeleted|cache.LocalMoved) != 0 {
 		return u.cfg.Store.Requeue(it.ID) // its work changed: the next pass does it in order
 	}
+	if v, ok, err := u.cfg.Store.QueuedVacater(it.Parent, it.Name); err != nil {
+		return err
+	} else if ok && v != it.ID {
+		// Renamed since the pass looked, onto a place the server still has another
+		// item at (an editor's save): that item goes first, in the next pass.
+		u.Wake()
+		return u.cfg.Store.Requeue(it.ID)
+	}
 	p, err := u.targetPath(it)
 	if err != nil {
 		return err
