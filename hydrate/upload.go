@@ -665,11 +665,34 @@ func (u *Uploader) finish(ctx context.Context, it *cache.Item, snap *snapshot, r
 // otherwise both versions are kept.
 func (u *Uploader) precondition(ctx context.Context, it *cache.Item, p string, snap *snapshot, sum string) error {
 	e, err := u.cfg.Client.Stat(ctx, p)
-	if err == nil && !e.IsDir && e.Size == snap.size && strings.EqualFold(sha1Of(e.Checksums), sum) {
+	if err == nil && !e.IsDir && e.Size == snap.size && u.hasBytes(ctx, p, &e, sum) {
 		u.log.Info("the server already has these bytes; adopted", "op", "upload", "path", p, "etag", e.ETag)
 		return u.finish(ctx, it, snap, davclient.PutResult{ETag: e.ETag, FileID: e.FileID}, sum)
 	}
 	return u.conflict(it, "the server's copy changed while it was changed here")
+}
+
+// maxCompareDownload bounds what is downloaded to tell whether a server without
+// checksums has our bytes; a larger file becomes a conflict copy.
+const maxCompareDownload = 16 << 20
+
+// hasBytes reports whether the server's file e at p has SHA1 sum: by its checksum, or
+// on a server that keeps none (generic WebDAV) by reading it.
+func (u *Uploader) hasBytes(ctx context.Context, p string, e *davclient.Entry, sum string) bool {
+	if have := sha1Of(e.Checksums); have != "" || e.Size > maxCompareDownload {
+		return strings.EqualFold(have, sum)
+	}
+	resp, err := u.cfg.Client.Get(ctx, p, davclient.GetOptions{})
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	h := sha1.New()
+	n, err := io.Copy(h, io.LimitReader(resp.Body, e.Size+1))
+	if err != nil || n != e.Size || !davclient.SameVersion(resp.ETag, e.ETag) {
+		return false
+	}
+	return hex.EncodeToString(h.Sum(nil)) == strings.ToLower(sum)
 }
 
 // errWeakForNow: a condition failed only because the server calls the version it still
