@@ -2,10 +2,16 @@ package session
 
 import (
 	"bytes"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -126,5 +132,84 @@ func sameContentDisk(t *testing.T, root, mp string) {
 		if !bytes.Equal(db, mb) {
 			t.Errorf("%s: the server has %d bytes %.20q, the mount %d bytes %.20q", p, len(db), db, len(mb), mb)
 		}
+	}
+}
+
+// answerDropper forwards to a real server and, the first time a request of a listed
+// method and path comes, lets the server do it but drops the connection instead of
+// answering: the client cannot tell whether its request took effect.
+func answerDropper(t *testing.T, target string, drops ...string) (string, func() []string) {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	pending := map[string]bool{}
+	for _, d := range drops {
+		pending[d] = true
+	}
+	var dropped []string
+	rp := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key := r.Method + " " + strings.TrimPrefix(r.URL.Path, u.Path)
+		mu.Lock()
+		drop := pending[key]
+		if drop {
+			delete(pending, key)
+			dropped = append(dropped, key)
+		}
+		mu.Unlock()
+		if !drop {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		rp.ServeHTTP(httptest.NewRecorder(), r)
+		panic(http.ErrAbortHandler)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + u.Path, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(dropped)
+	}
+}
+
+// On a server without checksums or file ids, a change whose answer was lost is
+// recognised when it is retried: a file by reading it back, a move by the ETag at its
+// new place. Nothing becomes a conflict copy.
+func TestInteropApacheLostAnswers(t *testing.T) {
+	s := realservers.StartApache(t)
+	seedReal(t, s)
+	drops := []string{"PUT new.txt", "PUT Readme.md", "MKCOL dir", "MOVE empty.txt",
+		"MOVE Documents/Plan (final) #2.txt", "DELETE Música/Canción nº 1 & más?.txt"}
+	via, dropped := answerDropper(t, s.URL, drops...)
+	sess, mp := mount(t, mountOpts{url: via, user: s.User, password: s.Password,
+		listingTTL: 50 * time.Millisecond, kernelTTL: 50 * time.Millisecond,
+		writes: true, debounce: 20 * time.Millisecond})
+	at := func(p string) string { return filepath.Join(mp, p) }
+	writeFile(t, at("new.txt"), []byte("made here"))
+	appendFile(t, at("Readme.md"), "edited here\n")
+	if err := os.Mkdir(at("dir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, at("dir/in.txt"), []byte("inside"))
+	mustRename(t, at("empty.txt"), at("still empty.txt"))
+	mustRename(t, at("Documents/Plan (final) #2.txt"), at("dir/Plan.txt"))
+	if err := os.Remove(at("Música/Canción nº 1 & más?.txt")); err != nil {
+		t.Fatal(err)
+	}
+	drain(t, sess)
+	if got := dropped(); len(got) != len(drops) {
+		t.Errorf("answers dropped: %v, want %v", got, drops)
+	}
+	sameContentDisk(t, s.DataDir, mp)
+	for p := range walkMount(t, mp) {
+		if strings.Contains(p, "(conflicted copy") {
+			t.Errorf("conflict copy %s, though nobody else changed anything", p)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(s.DataDir, "Readme.md")); err != nil || string(b) != "hello\nedited here\n" {
+		t.Errorf("Readme.md on the server: %q, %v", b, err)
 	}
 }
