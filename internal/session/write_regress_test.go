@@ -7,9 +7,10 @@ import (
 	"time"
 )
 
-// A file renamed here is at its old place on the server until the MOVE is uploaded:
-// reading it, or changing it (which first copies the server's version), in between
-// must fetch it from there.
+// A file renamed here is at its old place on the server until the MOVE is uploaded,
+// which happens at once (only content waits for the debounce): reading it, or changing
+// it (which first copies the server's version), must fetch it from wherever the server
+// has it at that moment, also when the MOVE lands while it is asked for.
 func TestRenamedFileReadableBeforeItsMoveIsUploaded(t *testing.T) {
 	srv := newServer(t)
 	for _, p := range []string{"a.txt", "b.txt"} {
@@ -18,7 +19,7 @@ func TestRenamedFileReadableBeforeItsMoveIsUploaded(t *testing.T) {
 		}
 	}
 	s, mp := mount(t, mountOpts{url: srv.URL(), user: "alice", password: "app-password-1",
-		debounce: time.Hour, writes: true}) // nothing is uploaded until the test flushes
+		debounce: time.Hour, writes: true}) // the append is uploaded when the test flushes
 	at := func(p string) string { return filepath.Join(mp, p) }
 	if err := os.Mkdir(at("dir"), 0o755); err != nil {
 		t.Fatal(err)
