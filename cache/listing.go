@@ -372,8 +372,10 @@ func (r *listingRun) skipForLocal(c *Item, prev *childLink) (bool, error) {
 		}
 		if ok && held.Local.Pending() {
 			same := prev.id == c.ID
-			if c.ID == 0 { // no file ids: the name is the identity
-				same = held.Local.Flags&(LocalCreated|LocalOnly) == 0 && held.IsDir == c.IsDir
+			if c.ID == 0 {
+				// No file ids: the name is the identity where the server has the item;
+				// one moved here is at its old name there still.
+				same = held.Local.Flags&(LocalCreated|LocalOnly|LocalMoved) == 0 && held.IsDir == c.IsDir
 			}
 			if !same {
 				return true, nil

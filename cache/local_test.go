@@ -344,3 +344,28 @@ func TestConflictCopy(t *testing.T) {
 		t.Errorf("folder: %v", got)
 	}
 }
+
+// Without file ids the name is the identity, but only where the server has the item:
+// a file renamed over another (git's config.lock over config) is at its old name on
+// the server until the MOVE is uploaded, and what the server lists at the new name is
+// the replaced file's, never the renamed one's version.
+func TestGenericRenameOverKeepsEachVersion(t *testing.T) {
+	s := withRoot(t)
+	dir := dirItem(1, "", "r1")
+	apply(t, s, dir, fileItem(0, "config", `"old"`, 1), fileItem(0, "config.lock", `"new"`, 2))
+	oldID, newID := mustLookup(t, s, 1, "config").ID, mustLookup(t, s, 1, "config.lock").ID
+	if _, err := s.Rename(1, "config.lock", 1, "config", false); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, s, dirItem(1, "", "r2"), fileItem(0, "config", `"old"`, 1), fileItem(0, "config.lock", `"new"`, 2))
+	it := mustLookup(t, s, 1, "config")
+	if it.ID != newID || it.ETag != `"new"` || it.Size != 2 {
+		t.Errorf("config after the listing: id %d etag %s size %d; want id %d with its own version \"new\"", it.ID, it.ETag, it.Size, newID)
+	}
+	if p, err := s.ServerPath(newID); err != nil || p != "config.lock" {
+		t.Errorf("server path of the renamed file %q, %v", p, err)
+	}
+	if old := mustGet(t, s, oldID); old.Local.Flags&LocalDeleted == 0 || old.ETag != `"old"` {
+		t.Errorf("the replaced file: %+v; want a tombstone of version \"old\"", old)
+	}
+}
