@@ -369,3 +369,37 @@ func TestGenericRenameOverKeepsEachVersion(t *testing.T) {
 		t.Errorf("the replaced file: %+v; want a tombstone of version \"old\"", old)
 	}
 }
+
+// A listing asked for before a change made here in its folder is refused: applied, it
+// would bring back the name just moved away (the server had not seen the move yet).
+func TestListingOlderThanALocalChangeIsRefused(t *testing.T) {
+	s := withRoot(t)
+	a := dirItem(2, "A", "a1")
+	apply(t, s, dirItem(1, "", "r1"), a)
+	apply(t, s, a, fileItem(10, "config.lock", `"l1"`, 5))
+	seq := s.FolderSeq(2)
+	// The listing leaves for the server; meanwhile the file is renamed here.
+	if _, err := s.Rename(2, "config.lock", 2, "config", false); err != nil {
+		t.Fatal(err)
+	}
+	stale := Listing{Dir: dirItem(2, "A", "a1"), Children: []Item{fileItem(10, "config.lock", `"l1"`, 5)},
+		LocalSeq: seq, CheckLocal: true}
+	if _, err := s.ApplyListing(stale); !errors.Is(err, ErrStaleListing) {
+		t.Fatalf("a listing older than the rename: %v, want ErrStaleListing", err)
+	}
+	if _, err := s.Lookup(2, "config.lock"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("config.lock came back: %v", err)
+	}
+	// Asked for after the change, it applies.
+	fresh := stale
+	fresh.LocalSeq = s.FolderSeq(2)
+	if _, err := s.ApplyListing(fresh); err != nil {
+		t.Fatalf("a listing asked for after the rename: %v", err)
+	}
+	// Downloads and listings do not make a listing stale.
+	seq = s.FolderSeq(2)
+	apply(t, s, dirItem(2, "A", "a2"), fileItem(10, "config.lock", `"l1"`, 5))
+	if s.FolderSeq(2) != seq {
+		t.Errorf("a listing counted as a change made here")
+	}
+}
