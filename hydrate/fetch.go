@@ -658,6 +658,39 @@ func (h *Handle) Locate(ctx context.Context, off int64, n int) (Location, error)
 	}
 }
 
+// ErrNotLocal: the bytes asked for are not here, and the reader asked not to download.
+var ErrNotLocal = errors.New("hydrate: the content is not local and this reader does not download")
+
+// LocateLocal is Locate for a reader that must not cause downloads (an indexer, see
+// session's --no-hydrate-for): the bytes are located only when they are here already,
+// else ErrNotLocal. Nothing is fetched, not even read-ahead.
+func (h *Handle) LocateLocal(off int64, n int) (Location, error) {
+	st := h.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if h.started && h.gen != st.gen {
+		return Location{}, ErrChangedWhileOpen
+	}
+	if off >= st.size || n <= 0 {
+		return Location{}, io.EOF
+	}
+	end := min(off+int64(n), st.size)
+	if st.badSum != nil {
+		return Location{}, st.badSum
+	}
+	if !st.have.has(off, end) {
+		return Location{}, ErrNotLocal
+	}
+	if !h.started {
+		h.gen = st.gen
+	}
+	h.started = true
+	if st.mem != nil {
+		return Location{Mem: st.mem[off:end:end], Len: int(end - off)}, nil
+	}
+	return Location{File: st.f, Len: int(end - off)}, nil
+}
+
 // noteRead tracks whether reads follow each other. Caller holds st.mu.
 func (st *fileState) noteRead(off, end int64) {
 	if off >= st.nextSeq-seqSlack && off <= st.nextSeq+seqSlack && off != 0 {
