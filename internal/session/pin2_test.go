@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -154,4 +157,72 @@ func TestPinnedFolderHydratesNewFiles(t *testing.T) {
 	if err := stateIs(filepath.Join(mp, "late-outside.bin"), "online")(); err != nil {
 		t.Errorf("a new file outside the pinned folder: %v", err)
 	}
+}
+
+// logBuffer keeps what a test's mount logs, and shows it in the test's log too.
+type logBuffer struct {
+	t  *testing.T
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	l.b.Write(p)
+	l.mu.Unlock()
+	return testWriter{l.t}.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A pin that cannot fit the cache budget is refused the same way from setfattr
+// (ENOSPC) and from the CLI (the sentence with the numbers), each with a log line
+// holding the numbers; nothing is pinned or downloaded. A pin that fits is taken.
+func TestPinWithoutRoomRefused(t *testing.T) {
+	srv := newServer(t)
+	files := seedPins(t, srv)
+	logs := &logBuffer{t: t}
+	s, mp := mount(t, mountOpts{url: srv.URL(), user: "alice", password: "app-password-1",
+		cacheSize: 1 << 20, logger: slog.New(slog.NewTextHandler(logs, nil))})
+	album := filepath.Join(mp, "Album")
+	if _, err := os.ReadDir(filepath.Join(album, "Sub")); err != nil {
+		t.Fatal(err)
+	}
+	gets := srv.Counts().Requests["GET"]
+	need := files["Album/a.jpg"] + files["Album/b.jpg"] + files["Album/Sub/c.jpg"]
+
+	out, code := tool(t, "setfattr", "-n", "user.ncvfs.pin", "-v", "alwayslocal", album)
+	if code == 0 || !strings.Contains(out, "No space left on device") {
+		t.Errorf("setfattr of a pin that cannot fit: exit %d, %q; want ENOSPC", code, out)
+	}
+	wantLog := []string{"pin refused", "path=Album", fmt.Sprintf("need=%d", need), fmt.Sprintf("cache_budget=%d", 1<<20),
+		fmt.Sprintf("missing=%d", need-(1<<20))}
+	for _, w := range wantLog {
+		if !strings.Contains(logs.String(), w) {
+			t.Errorf("the log of the refused setfattr has no %q", w)
+		}
+	}
+	if got := getx(t, "user.ncvfs.pin", album); got != "unspecified" {
+		t.Errorf("pin after the refusal: %q", got)
+	}
+
+	before := strings.Count(logs.String(), "pin refused")
+	var pr control.PinProgress
+	err := call(t, s.ctlPin, "Album", nil, &pr)
+	if err == nil || !strings.Contains(err.Error(), "cannot pin Album") || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("pin from the CLI: %v", err)
+	}
+	if strings.Count(logs.String(), "pin refused") != before+1 {
+		t.Error("the refused CLI pin logged no line")
+	}
+	if n := srv.Counts().Requests["GET"] - gets; n != 0 {
+		t.Errorf("refused pins downloaded: %d GETs", n)
+	}
+
+	setx(t, "user.ncvfs.pin", "alwayslocal", filepath.Join(album, "b.jpg"))
+	waitStates(t, mp, "local", "Album/b.jpg")
 }
