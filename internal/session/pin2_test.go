@@ -226,3 +226,31 @@ func TestPinWithoutRoomRefused(t *testing.T) {
 	setx(t, "user.ncvfs.pin", "alwayslocal", filepath.Join(album, "b.jpg"))
 	waitStates(t, mp, "local", "Album/b.jpg")
 }
+
+// A file written in a folder pinned onlineonly keeps its content until it is
+// uploaded, then loses it like any closed, clean file; it still reads the same.
+func TestOnlineOnlyDropsContentAfterUpload(t *testing.T) {
+	srv := newServer(t)
+	seedPins(t, srv)
+	s, mp := mountRW(t, srv, "")
+	setx(t, "user.ncvfs.pin", "onlineonly", filepath.Join(mp, "Album"))
+	file := filepath.Join(mp, "Album/new.txt")
+	body := bytes.Repeat([]byte("written here\n"), 10000)
+	if err := os.WriteFile(file, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	flush(t, s)
+	if got, _ := srv.ReadFile("Album/new.txt"); !bytes.Equal(got, body) {
+		t.Fatalf("the server has %d bytes, want %d", len(got), len(body))
+	}
+	eventually(t, 2*time.Minute, stateIs(file, "online"))
+	eventually(t, 2*time.Minute, func() error {
+		if used := duBlocks(t, file); used != 0 {
+			return fmt.Errorf("du of the uploaded onlineonly file: %d bytes", used)
+		}
+		return nil
+	})
+	if got, err := os.ReadFile(file); err != nil || !bytes.Equal(got, body) {
+		t.Errorf("read after the content went: %d bytes, %v", len(got), err)
+	}
+}

@@ -222,8 +222,11 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 			Chunked:         info.Dialect == davclient.DialectNextcloud && info.UserID != "",
 			UploadConflicts: cfg.UploadConflicts,
 			OnNames:         func(dirID uint64, names ...string) { fsys.OnNames(dirID, names...) },
-			OnUploaded:      func(id uint64) { fsys.OnUploaded(id) },
-			OnConflict:      func(p string) { notifyConflict(log, cfg.Mountpoint, p) },
+			OnUploaded: func(id uint64) {
+				fsys.OnUploaded(id)
+				pn.onIdle(id) // clean now: onlineonly content goes as after a read
+			},
+			OnConflict: func(p string) { notifyConflict(log, cfg.Mountpoint, p) },
 		})
 		local.OnQueued = uploader.Wake
 		fcfg.Local, fcfg.OnChange = local, uploader.Wake
