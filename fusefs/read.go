@@ -43,13 +43,17 @@ func (f *File) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 			return &writeHandle{lh: lh, fsys: f.fsys, id: f.id}, 0, 0
 		}
 	}
-	h, err := f.fsys.cfg.Fetcher.Open(f.id)
+	open := f.fsys.cfg.Fetcher.Open
+	if f.fsys.noHydrate(ctx) {
+		open = f.fsys.cfg.Fetcher.OpenUnused // an indexer's pass is no use of the content
+	}
+	h, err := open(f.id)
 	if errors.Is(err, cache.ErrNotFound) {
 		// Shown from a listing still being committed?
 		if serr := f.fsys.settleParentOf(ctx, &f.Inode); serr != nil {
 			return nil, 0, toErrno(serr)
 		}
-		h, err = f.fsys.cfg.Fetcher.Open(f.id)
+		h, err = open(f.id)
 	}
 	if err != nil {
 		return nil, 0, f.fsys.errno("open", f.id, err)

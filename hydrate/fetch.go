@@ -378,8 +378,16 @@ func (st *fileState) broadcast() {
 	st.wake = make(chan struct{})
 }
 
-// Open returns a handle for reading id's content, loading what is already local.
-func (f *Fetcher) Open(id uint64) (*Handle, error) {
+// Open returns a handle for reading id's content, loading what is already local. The
+// open counts as a use of the content (LRU eviction, free --older-than).
+func (f *Fetcher) Open(id uint64) (*Handle, error) { return f.open(id, true) }
+
+// OpenUnused is Open for a reader that goes through everything (an indexer): its
+// opens are no use of the content, so they neither keep it from eviction nor from
+// free --older-than.
+func (f *Fetcher) OpenUnused(id uint64) (*Handle, error) { return f.open(id, false) }
+
+func (f *Fetcher) open(id uint64, use bool) (*Handle, error) {
 	f.mu.Lock()
 	st := f.files[id]
 	for st == nil {
@@ -409,7 +417,7 @@ func (f *Fetcher) Open(id uint64) (*Handle, error) {
 	// The LRU order needs no more than minute precision, and a commit per open is what
 	// a small-file workload cannot afford; a file with nothing local has nothing to touch.
 	now := time.Now()
-	touch := len(st.have) > 0 && now.Sub(st.touched) > time.Minute
+	touch := use && len(st.have) > 0 && now.Sub(st.touched) > time.Minute
 	if touch {
 		st.touched = now
 	}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // copyProgram copies a program under another name, so that its process is named so.
@@ -41,7 +42,7 @@ func TestNoHydrateFor(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, mp := mount(t, mountOpts{url: srv.URL(), user: "alice", password: "app-password-1",
+	s, mp := mount(t, mountOpts{url: srv.URL(), user: "alice", password: "app-password-1",
 		noHydrateFor: []string{"baloo_file", "tracker-miner-fs-3"}})
 	at := func(p string) string { return filepath.Join(mp, p) }
 	indexers := []string{copyProgram(t, "/bin/cat", "baloo_file"), copyProgram(t, "/bin/cat", "tracker-miner-fs-3")}
@@ -70,6 +71,26 @@ func TestNoHydrateFor(t *testing.T) {
 	}
 	if got := getx(t, "user.ncvfs.state", at("far.bin")); got != "online" {
 		t.Errorf("far.bin after the indexers' reads: %q", got)
+	}
+
+	// The indexers' opens are no use of the content: an old last use stays old (a use
+	// is counted at most once a minute, so the last use is set back first).
+	nearID := mustStat(t, srv, "near.bin").FileID
+	old := time.Now().Add(-2 * time.Hour)
+	if err := s.Store.TouchContent(nearID, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, code := tool(t, indexers[0], at("near.bin")); code != 0 {
+		t.Fatalf("baloo_file near.bin: exit %d", code)
+	}
+	if c, ok, err := s.Store.Content(nearID); err != nil || !ok || c.LastUse.After(old.Add(time.Second)) {
+		t.Errorf("near.bin's last use after an indexer's read: %v (%v, %v), want %v", c.LastUse, ok, err, old)
+	}
+	if _, code := tool(t, "cat", at("near.bin")); code != 0 {
+		t.Fatalf("cat near.bin: exit %d", code)
+	}
+	if c, _, _ := s.Store.Content(nearID); !c.LastUse.After(old.Add(time.Hour)) {
+		t.Errorf("near.bin's last use after cat: %v, want now", c.LastUse)
 	}
 
 	// Everyone else still downloads.
