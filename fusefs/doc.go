@@ -30,6 +30,8 @@
 // Opening a file fetches nothing; a read blocks until the bytes it asks for are local
 // (hydrate fetches a block, or streams the rest of the file once reads are sequential)
 // and returns EINTR when interrupted, while the download goes on for other readers.
+// A reader that Config.NoHydrate names (an indexer) never waits: bytes not local fail
+// at once with EIO and nothing is fetched, not even read-ahead.
 // Bytes in the content file are spliced to the kernel (READs of up to 1 MiB); a small
 // file's bytes come from memory until its content file is written.
 // Pages the kernel cached stay cached across opens (FOPEN_KEEP_CACHE) until the server's

@@ -37,6 +37,8 @@ func toErrno(err error) syscall.Errno {
 		return syscall.EBUSY
 	case errors.Is(err, syscall.ENOSPC):
 		return syscall.ENOSPC // the local disk is full
+	case errors.Is(err, hydrate.ErrNotLocal):
+		return syscall.EIO // a reader that must not download (see fileHandle.Read for why EIO)
 	case errors.Is(err, hydrate.ErrChangedWhileOpen), errors.Is(err, hydrate.ErrReplaced):
 		return syscall.ESTALE // what the handle or folder refers to is gone: reopen it
 	}

@@ -55,6 +55,10 @@ type Config struct {
 	State func(it *cache.Item) string
 	// SetPin sets an item's own pin and acts on it (hydrates, frees); nil: the store's.
 	SetPin func(id uint64, pin cache.Pin) error
+	// NoHydrate says whether a reader (the pid of a FUSE request, which may be a
+	// thread's) must not cause downloads: its reads of content not here fail at once.
+	// nil: every reader downloads.
+	NoHydrate func(pid uint32) bool
 }
 
 // FS is one mounted account.

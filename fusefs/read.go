@@ -43,13 +43,17 @@ func (f *File) Open(ctx context.Context, flags uint32) (fs.FileHandle, uint32, s
 			return &writeHandle{lh: lh, fsys: f.fsys, id: f.id}, 0, 0
 		}
 	}
-	h, err := f.fsys.cfg.Fetcher.Open(f.id)
+	open := f.fsys.cfg.Fetcher.Open
+	if f.fsys.noHydrate(ctx) {
+		open = f.fsys.cfg.Fetcher.OpenUnused // an indexer's pass is no use of the content
+	}
+	h, err := open(f.id)
 	if errors.Is(err, cache.ErrNotFound) {
 		// Shown from a listing still being committed?
 		if serr := f.fsys.settleParentOf(ctx, &f.Inode); serr != nil {
 			return nil, 0, toErrno(serr)
 		}
-		h, err = f.fsys.cfg.Fetcher.Open(f.id)
+		h, err = open(f.id)
 	}
 	if err != nil {
 		return nil, 0, f.fsys.errno("open", f.id, err)
@@ -67,11 +71,26 @@ type fileHandle struct {
 // Read – FUSE call; blocks until the bytes asked for are local (not the whole file),
 // honours interrupts with EINTR while the download goes on for other readers. Bytes in
 // the content file go to the kernel by splice, without a copy through this process.
+//
+// A reader Config.NoHydrate names gets only what is here: for the rest, EIO at once.
+// EIO, not EAGAIN: indexers and thumbnailers (tracker, baloo, GIO) take EIO as "this
+// file cannot be read", skip it and go on, while EAGAIN on a regular file means
+// "retry" to code written for non-blocking sockets, and some loop on it at full speed.
 func (fh *fileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
-	loc, err := fh.h.Locate(ctx, off, len(dest))
+	var loc hydrate.Location
+	var err error
+	if fh.fsys.noHydrate(ctx) {
+		loc, err = fh.h.LocateLocal(off, len(dest))
+	} else {
+		loc, err = fh.h.Locate(ctx, off, len(dest))
+	}
 	switch {
 	case errors.Is(err, io.EOF):
 		return fuse.ReadResultData(nil), 0
+	case errors.Is(err, hydrate.ErrNotLocal):
+		// Debug: an indexer meets every placeholder of a folder.
+		fh.fsys.log.Debug("read refused: not local", "op", "read", "fileid", fh.id, "offset", off)
+		return nil, toErrno(err)
 	case err != nil:
 		return nil, fh.fsys.errno("read", fh.id, err)
 	case loc.Mem != nil:
@@ -103,3 +122,13 @@ func (fh *fileHandle) Release(ctx context.Context) syscall.Errno {
 
 // errEOF is the end of a file's content.
 var errEOF = io.EOF
+
+// noHydrate reports whether the caller of a request is a program that must not cause
+// downloads (Config.NoHydrate).
+func (fsys *FS) noHydrate(ctx context.Context) bool {
+	if fsys.cfg.NoHydrate == nil {
+		return false
+	}
+	caller, ok := fuse.FromContext(ctx)
+	return ok && fsys.cfg.NoHydrate(caller.Pid)
+}

@@ -2,6 +2,7 @@ package fusefs
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"strings"
 	"syscall"
@@ -188,6 +189,9 @@ func (n *node) setPin(pin cache.Pin) syscall.Errno {
 		set = n.fsys.cfg.Store.SetPin
 	}
 	if err := set(n.id, pin); err != nil {
+		if errors.Is(err, syscall.ENOSPC) {
+			return syscall.ENOSPC // a pin that cannot fit: its setter logged the numbers
+		}
 		return n.fsys.errno("setxattr", n.id, err)
 	}
 	return 0

@@ -378,8 +378,16 @@ func (st *fileState) broadcast() {
 	st.wake = make(chan struct{})
 }
 
-// Open returns a handle for reading id's content, loading what is already local.
-func (f *Fetcher) Open(id uint64) (*Handle, error) {
+// Open returns a handle for reading id's content, loading what is already local. The
+// open counts as a use of the content (LRU eviction, free --older-than).
+func (f *Fetcher) Open(id uint64) (*Handle, error) { return f.open(id, true) }
+
+// OpenUnused is Open for a reader that goes through everything (an indexer): its
+// opens are no use of the content, so they neither keep it from eviction nor from
+// free --older-than.
+func (f *Fetcher) OpenUnused(id uint64) (*Handle, error) { return f.open(id, false) }
+
+func (f *Fetcher) open(id uint64, use bool) (*Handle, error) {
 	f.mu.Lock()
 	st := f.files[id]
 	for st == nil {
@@ -409,7 +417,7 @@ func (f *Fetcher) Open(id uint64) (*Handle, error) {
 	// The LRU order needs no more than minute precision, and a commit per open is what
 	// a small-file workload cannot afford; a file with nothing local has nothing to touch.
 	now := time.Now()
-	touch := len(st.have) > 0 && now.Sub(st.touched) > time.Minute
+	touch := use && len(st.have) > 0 && now.Sub(st.touched) > time.Minute
 	if touch {
 		st.touched = now
 	}
@@ -656,6 +664,39 @@ func (h *Handle) Locate(ctx context.Context, off int64, n int) (Location, error)
 		}
 		st.mu.Lock()
 	}
+}
+
+// ErrNotLocal: the bytes asked for are not here, and the reader asked not to download.
+var ErrNotLocal = errors.New("hydrate: the content is not local and this reader does not download")
+
+// LocateLocal is Locate for a reader that must not cause downloads (an indexer, see
+// session's --no-hydrate-for): the bytes are located only when they are here already,
+// else ErrNotLocal. Nothing is fetched, not even read-ahead.
+func (h *Handle) LocateLocal(off int64, n int) (Location, error) {
+	st := h.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if h.started && h.gen != st.gen {
+		return Location{}, ErrChangedWhileOpen
+	}
+	if off >= st.size || n <= 0 {
+		return Location{}, io.EOF
+	}
+	end := min(off+int64(n), st.size)
+	if st.badSum != nil {
+		return Location{}, st.badSum
+	}
+	if !st.have.has(off, end) {
+		return Location{}, ErrNotLocal
+	}
+	if !h.started {
+		h.gen = st.gen
+	}
+	h.started = true
+	if st.mem != nil {
+		return Location{Mem: st.mem[off:end:end], Len: int(end - off)}, nil
+	}
+	return Location{File: st.f, Len: int(end - off)}, nil
 }
 
 // noteRead tracks whether reads follow each other. Caller holds st.mu.

@@ -19,6 +19,7 @@ import (
 	"github.com/ncvfs/ncvfs/fusefs"
 	"github.com/ncvfs/ncvfs/hydrate"
 	"github.com/ncvfs/ncvfs/internal/holders"
+	"github.com/ncvfs/ncvfs/internal/procname"
 	"github.com/ncvfs/ncvfs/internal/session"
 )
 
@@ -122,6 +123,7 @@ func cmdVersion(args []string, stdout io.Writer) error {
 // mountFlags are the flags of "ncvfs mount".
 type mountFlags struct {
 	user, passwordFile, cacheDir, logLevel string
+	noHydrateFor                           string
 	insecure, allowOther, allowNonEmpty    bool
 	writes, uploadConflicts, noXattr       bool
 	debugFUSE                              bool
@@ -153,6 +155,7 @@ func cmdMount(args []string, stdout, stderr io.Writer) error {
 	fl.BoolVar(&f.writes, "experimental-writes", false, "accept changes and upload them (experimental; without it every change fails with EROFS)")
 	fl.BoolVar(&f.uploadConflicts, "upload-conflicts", false, "upload conflict copies too (by default they stay on this computer)")
 	fl.BoolVar(&f.noXattr, "no-xattr", false, "offer no extended attributes (user.ncvfs.pin and the others); ncvfs pin, unpin and free still work")
+	fl.StringVar(&f.noHydrateFor, "no-hydrate-for", "", "comma-separated program names (e.g. tracker-miner-fs-3,tracker-extract-3,baloo_file) whose reads never download: they read what is here, and get EIO for the rest")
 	fl.BoolVar(&f.debugFUSE, "debug-fuse", false, "log every FUSE request (very verbose; implies --log-level debug)")
 	f.cacheSize, f.minFree = hydrate.DefaultCacheSize, hydrate.DefaultMinFreeSpace
 	fl.Var(&f.cacheSize, "cache-size", "how much downloaded content to keep; least recently used files beyond it become placeholders again (e.g. 20G, 500M)")
@@ -185,6 +188,7 @@ func cmdMount(args []string, stdout, stderr io.Writer) error {
 		AllowNonEmpty: f.allowNonEmpty, Debug: f.debugFUSE, Writes: f.writes, UploadConflicts: f.uploadConflicts, ListingTTL: f.listingTTL, Logger: logger,
 		Poll:      f.poll,
 		CacheSize: int64(f.cacheSize), MinFreeSpace: int64(f.minFree), NoXattr: f.noXattr,
+		NoHydrateFor: procname.Parse(f.noHydrateFor),
 	})
 	if err != nil {
 		return explainStart(err, creds.user, pos[0])

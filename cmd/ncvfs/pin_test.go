@@ -63,3 +63,46 @@ func TestPinUnpinFreeCLI(t *testing.T) {
 		t.Errorf("size after free: %v %v", fi, err)
 	}
 }
+
+// ncvfs free --older-than frees only content not used within the duration; free
+// without it frees the rest.
+func TestFreeOlderThanCLI(t *testing.T) {
+	srv := newServer(t)
+	mtime := time.Unix(1700000000, 0)
+	for p, n := range map[string]int64{"Media/old.bin": 2 << 20, "Media/recent.bin": 1 << 20} {
+		if _, err := srv.WriteSynthetic(p, n, uint64(n), mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := []string{"NCVFS_PASSWORD=" + password, "XDG_RUNTIME_DIR=" + runtimeDir(t)}
+	_, mp := mountCLI(t, srv, env)
+	at := func(rel string) string { return filepath.Join(mp, rel) }
+	if _, err := os.ReadFile(at("Media/old.bin")); err != nil {
+		t.Fatal(err)
+	}
+	// A file's last use is when it was downloaded (or opened, at most once a minute):
+	// old.bin's is 6 s before recent.bin's, and the cut-off falls between them.
+	const olderThan = 3 * time.Second
+	time.Sleep(2 * olderThan)
+	recentRead := time.Now()
+	if _, err := os.ReadFile(at("Media/recent.bin")); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := cli(t, "/", env, nil, "free", "--older-than", olderThan.String(), at("Media"))
+	if time.Since(recentRead) >= olderThan {
+		t.Skipf("free ran %v after recent.bin was read: the cut-off is no longer between the two files", time.Since(recentRead))
+	}
+	if code != 0 || !strings.Contains(out, "freed 2.0 MiB in 1 files") {
+		t.Errorf("free --older-than: exit %d\n%s%s", code, out, errOut)
+	}
+	if st := itemState(t, env, at("Media/old.bin")); st.Item == nil || st.Item.State != "online" {
+		t.Errorf("old.bin after free --older-than: %+v", st.Item)
+	}
+	if st := itemState(t, env, at("Media/recent.bin")); st.Item == nil || st.Item.State != "local" {
+		t.Errorf("recent.bin after free --older-than: %+v", st.Item)
+	}
+	out, errOut, code = cli(t, "/", env, nil, "free", at("Media"))
+	if code != 0 || !strings.Contains(out, "freed 1.0 MiB in 1 files") {
+		t.Errorf("free: exit %d\n%s%s", code, out, errOut)
+	}
+}

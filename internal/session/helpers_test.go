@@ -98,6 +98,9 @@ type mountOpts struct {
 	chunkThreshold      int64
 	excludeFile         string
 	poll                time.Duration
+	noHydrateFor        []string
+	cacheSize           int64
+	logger              *slog.Logger // default testLogger
 }
 
 // mount mounts for real in a temporary folder and unmounts when the test ends.
@@ -107,11 +110,14 @@ func mount(t testing.TB, o mountOpts) (*Session, string) {
 	if o.cacheDir == "" {
 		o.cacheDir = t.TempDir()
 	}
+	if o.logger == nil {
+		o.logger = testLogger(t)
+	}
 	s, err := Start(context.Background(), Config{
 		URL: o.url, User: o.user, Password: o.password, Mountpoint: mp, CacheDir: o.cacheDir,
-		ListingTTL: o.listingTTL, KernelTTL: o.kernelTTL, Logger: testLogger(t),
+		ListingTTL: o.listingTTL, KernelTTL: o.kernelTTL, Logger: o.logger, CacheSize: o.cacheSize,
 		Writes: o.writes, UploadDebounce: o.debounce, ChunkThreshold: o.chunkThreshold,
-		ChunkSize: o.chunkThreshold, ExcludeFile: o.excludeFile, Poll: o.poll, Debug: os.Getenv("NCVFS_TEST_FUSE_DEBUG") != "",
+		ChunkSize: o.chunkThreshold, ExcludeFile: o.excludeFile, Poll: o.poll, NoHydrateFor: o.noHydrateFor, Debug: os.Getenv("NCVFS_TEST_FUSE_DEBUG") != "",
 	})
 	if err != nil {
 		t.Fatalf("mount: %v", err)

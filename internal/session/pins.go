@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -29,7 +30,18 @@ type pins struct {
 }
 
 // set gives id a pin of its own (PinInherit removes it) and acts on what now applies.
+// An alwayslocal pin whose content cannot fit is refused (a *noRoomError), whether it
+// comes from setfattr or the CLI.
 func (p *pins) set(id uint64, pin cache.Pin) error {
+	if pin == cache.PinAlwaysLocal {
+		it, err := p.store.Get(id)
+		if err != nil {
+			return err
+		}
+		if err := p.checkRoom(&it); err != nil {
+			return err
+		}
+	}
 	if err := p.store.SetPin(id, pin); err != nil {
 		return err
 	}
@@ -203,10 +215,21 @@ func (p *pins) checkRoom(it *cache.Item) error {
 	if need <= room {
 		return nil
 	}
-	return fmt.Errorf("cannot pin %s: it needs %s more here, but only %s fits (cache budget %s with %s pinned already; %s free on the cache's disk, keeping %s free): %s missing; raise --cache-size, free disk space or pin less",
+	missing := need - max(room, 0)
+	p.log.Warn("pin refused: its content cannot fit", "op", "pin", "path", orRoot(p.pathOf(it.ID)), "fileid", it.ID,
+		"need", need, "room", max(room, 0), "missing", missing, "cache_budget", p.budget.MaxBytes,
+		"pinned", already.bytes, "disk_free", free, "min_free", p.budget.MinFree)
+	return &noRoomError{fmt.Sprintf("cannot pin %s: it needs %s more here, but only %s fits (cache budget %s with %s pinned already; %s free on the cache's disk, keeping %s free): %s missing; raise --cache-size, free disk space or pin less",
 		orRoot(it.Name), bytesText(need), bytesText(max(room, 0)), bytesText(p.budget.MaxBytes), bytesText(already.bytes),
-		bytesText(free), bytesText(p.budget.MinFree), bytesText(need-max(room, 0)))
+		bytesText(free), bytesText(p.budget.MinFree), bytesText(missing))}
 }
+
+// noRoomError is a pin refused for want of room. It is ENOSPC, which setfattr shows
+// as "No space left on device"; the CLI shows the sentence.
+type noRoomError struct{ msg string }
+
+func (e *noRoomError) Error() string        { return e.msg }
+func (e *noRoomError) Is(target error) bool { return target == syscall.ENOSPC }
 
 func orRoot(name string) string {
 	if name == "" {
@@ -300,10 +323,11 @@ func (s *Session) ctlPin(ctx context.Context, req control.Request, progress func
 	if err != nil {
 		return nil, err
 	}
-	if err := s.pins.checkRoom(&it); err != nil {
-		return nil, err
-	}
 	if err := s.pins.set(it.ID, cache.PinAlwaysLocal); err != nil {
+		var full *noRoomError
+		if errors.As(err, &full) {
+			return nil, err // a sentence of its own, naming the path
+		}
 		return nil, fmt.Errorf("pin %s: %w", req.Path, err)
 	}
 	report := func() (control.PinProgress, error) {

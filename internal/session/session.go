@@ -22,6 +22,7 @@ import (
 	"github.com/ncvfs/ncvfs/internal/control"
 	"github.com/ncvfs/ncvfs/internal/exclude"
 	"github.com/ncvfs/ncvfs/internal/mountinfo"
+	"github.com/ncvfs/ncvfs/internal/procname"
 )
 
 // Config is everything a mount needs.
@@ -65,6 +66,9 @@ type Config struct {
 	// PinWorkers bounds the downloads of pinned content at once (default
 	// hydrate.DefaultPinWorkers).
 	PinWorkers int
+	// NoHydrateFor names programs (as /proc/PID/comm does, or in full) whose reads
+	// never download: content not here fails at once with EIO (indexers, thumbnailers).
+	NoHydrateFor []string
 }
 
 // Session is a live mount.
@@ -194,6 +198,9 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 		UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), SharedModes: cfg.AllowOther,
 		KernelTTL: cfg.KernelTTL, Logger: log, NoXattr: cfg.NoXattr, SetPin: pn.set,
 	}
+	if m := procname.New(cfg.NoHydrateFor); m != nil {
+		fcfg.NoHydrate = m.Match
+	}
 	var local *hydrate.Local
 	var uploader *hydrate.Uploader
 	fcfg.State = func(it *cache.Item) string {
@@ -215,8 +222,11 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 			Chunked:         info.Dialect == davclient.DialectNextcloud && info.UserID != "",
 			UploadConflicts: cfg.UploadConflicts,
 			OnNames:         func(dirID uint64, names ...string) { fsys.OnNames(dirID, names...) },
-			OnUploaded:      func(id uint64) { fsys.OnUploaded(id) },
-			OnConflict:      func(p string) { notifyConflict(log, cfg.Mountpoint, p) },
+			OnUploaded: func(id uint64) {
+				fsys.OnUploaded(id)
+				pn.onIdle(id) // clean now: onlineonly content goes as after a read
+			},
+			OnConflict: func(p string) { notifyConflict(log, cfg.Mountpoint, p) },
 		})
 		local.OnQueued = uploader.Wake
 		fcfg.Local, fcfg.OnChange = local, uploader.Wake
