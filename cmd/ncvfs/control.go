@@ -107,6 +107,12 @@ func printStatus(w io.Writer, st *control.Status) {
 	}
 	fmt.Fprintf(w, "Server:          %s (user %s, %s)\n", st.ServerURL, st.User, st.Dialect)
 	fmt.Fprintf(w, "Mount point:     %s (%s)\n", st.MountPoint, mode)
+	if st.OfflineSince != nil {
+		fmt.Fprintf(w, "Connection:      offline since %s (server unreachable; working from the cache)\n",
+			st.OfflineSince.Local().Format("2006-01-02 15:04:05"))
+	} else if st.Connection != "" {
+		fmt.Fprintf(w, "Connection:      %s\n", st.Connection)
+	}
 	fmt.Fprintf(w, "Items known:     %d\n", st.Items)
 	fmt.Fprintf(w, "Cache:           %s in %d files, budget %s (keeping %s free on its disk)\n",
 		humanBytes(st.CacheBytes), st.CacheFiles, humanBytes(st.CacheBudgetBytes), humanBytes(st.MinFreeBytes))

@@ -98,6 +98,8 @@ type mountOpts struct {
 	chunkThreshold      int64
 	excludeFile         string
 	poll                time.Duration
+	// probeMin and probeTimeout tune the probing of an unreachable server.
+	probeMin, probeTimeout time.Duration
 }
 
 // mount mounts for real in a temporary folder and unmounts when the test ends.
@@ -111,7 +113,8 @@ func mount(t testing.TB, o mountOpts) (*Session, string) {
 		URL: o.url, User: o.user, Password: o.password, Mountpoint: mp, CacheDir: o.cacheDir,
 		ListingTTL: o.listingTTL, KernelTTL: o.kernelTTL, Logger: testLogger(t),
 		Writes: o.writes, UploadDebounce: o.debounce, ChunkThreshold: o.chunkThreshold,
-		ChunkSize: o.chunkThreshold, ExcludeFile: o.excludeFile, Poll: o.poll, Debug: os.Getenv("NCVFS_TEST_FUSE_DEBUG") != "",
+		ChunkSize: o.chunkThreshold, ExcludeFile: o.excludeFile, Poll: o.poll,
+		ProbeMin: o.probeMin, ProbeMax: o.probeMin, ProbeTimeout: o.probeTimeout, Debug: os.Getenv("NCVFS_TEST_FUSE_DEBUG") != "",
 	})
 	if err != nil {
 		t.Fatalf("mount: %v", err)

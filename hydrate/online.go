@@ -1,0 +1,342 @@
+package hydrate
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ncvfs/ncvfs/davclient"
+)
+
+// ErrOffline: the server cannot be reached and ncvfs works from the cache until a
+// background probe reaches it again. It also matches davclient.ErrTransient, so every
+// caller that falls back to the cache on a transient failure does so offline too.
+var ErrOffline = errors.New("the server is unreachable (working offline from the cache); try again when it is back")
+
+// offlineError is what calls fail with while the breaker is open: ErrOffline, and
+// ErrTransient for callers that only know that one.
+type offlineError struct {
+	op    string
+	since time.Time
+	cause error // this call's own failure; nil for calls refused while open
+	// why is the failure that opened the breaker, for the message only: a caller
+	// must not take another request's status for this one's.
+	why string
+}
+
+func (e *offlineError) Error() string {
+	s := fmt.Sprintf("hydrate: %s: %v (since %s)", e.op, ErrOffline, e.since.Format(time.RFC3339))
+	switch {
+	case e.cause != nil:
+		s += ": " + e.cause.Error()
+	case e.why != "":
+		s += "; last failure: " + e.why
+	}
+	return s
+}
+
+func (e *offlineError) Unwrap() []error {
+	errs := []error{ErrOffline, davclient.ErrTransient}
+	if e.cause != nil {
+		errs = append(errs, e.cause)
+	}
+	return errs
+}
+
+// Defaults of OnlineConfig.
+const (
+	DefaultProbeMin     = time.Second
+	DefaultProbeMax     = time.Minute
+	DefaultProbeTimeout = 15 * time.Second
+)
+
+// OnlineConfig wires an Online.
+type OnlineConfig struct {
+	Client davclient.Interface
+	Logger *slog.Logger
+	// Threshold is how many calls in a row must fail for want of the server before
+	// the breaker opens (default 1: davclient already retried reads with backoff, so
+	// one failed call is several failed attempts).
+	Threshold int
+	// ProbeMin and ProbeMax bound the pause between probes (doubling from ProbeMin);
+	// ProbeTimeout bounds one probe, so a server that takes connections but never
+	// answers does not hold the reconnect back by davclient's header timeout.
+	ProbeMin, ProbeMax, ProbeTimeout time.Duration
+}
+
+// Online is a circuit breaker in front of the server, shared by the lister, the
+// fetcher, the poller and the uploader: it is a davclient.Interface wrapping the real
+// client. Calls that fail because the server cannot be reached (no connection, a
+// timeout, 502/503/504 from a proxy) open it; while open, every call fails at once
+// with ErrOffline instead of waiting for the network, and callers answer from the
+// cache. One background probe (a Depth-0 PROPFIND of the root, with a capped
+// backoff) closes it, and the hooks added with OnReconnect run.
+//
+// Lock order: Online.mu is a leaf; no call, probe or hook runs under it.
+type Online struct {
+	cfg OnlineConfig
+	log *slog.Logger
+
+	mu       sync.Mutex
+	failures int       // unreachable failures in a row
+	since    time.Time // when the breaker opened; zero while online
+	why      string    // the failure that opened it
+	// closedAt and lastWait damp flapping: a breaker that opens again soon after it
+	// closed (a proxy refusing only some requests) probes with a longer pause.
+	closedAt time.Time
+	lastWait time.Duration
+	hooks    []func()
+	closed   bool
+
+	ctx    context.Context // ends with Close: stops the probe
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the probe and the hooks it started
+}
+
+var _ davclient.Interface = (*Online)(nil)
+
+// NewOnline returns a closed (online) breaker around cfg.Client.
+func NewOnline(cfg OnlineConfig) *Online {
+	if cfg.Threshold <= 0 {
+		cfg.Threshold = 1
+	}
+	if cfg.ProbeMin <= 0 {
+		cfg.ProbeMin = DefaultProbeMin
+	}
+	if cfg.ProbeMax < cfg.ProbeMin {
+		cfg.ProbeMax = max(DefaultProbeMax, cfg.ProbeMin)
+	}
+	if cfg.ProbeTimeout <= 0 {
+		cfg.ProbeTimeout = DefaultProbeTimeout
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Online{cfg: cfg, log: log, ctx: ctx, cancel: cancel}
+}
+
+// OnReconnect adds fn to what runs, on a goroutine of its own, each time the server
+// is reached again after being offline.
+func (o *Online) OnReconnect(fn func()) {
+	o.mu.Lock()
+	o.hooks = append(o.hooks, fn)
+	o.mu.Unlock()
+}
+
+// OfflineSince says since when the server is unreachable; ok is false while online.
+func (o *Online) OfflineSince() (since time.Time, ok bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.since, !o.since.IsZero()
+}
+
+// Close stops probing and waits for the probe and the hooks it started. Calls after
+// Close still pass through (and open the breaker) but start no probe.
+func (o *Online) Close() {
+	o.mu.Lock()
+	o.closed = true
+	o.mu.Unlock()
+	o.cancel()
+	o.wg.Wait()
+}
+
+// gate refuses a call while the breaker is open.
+func (o *Online) gate(op string) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.since.IsZero() {
+		return nil
+	}
+	return &offlineError{op: op, since: o.since, why: o.why}
+}
+
+// note counts a call's outcome and returns the error the caller gets: the breaker
+// opening turns it into an ErrOffline too.
+func (o *Online) note(op string, err error) error {
+	if !unreachable(err) {
+		if err == nil || !errors.Is(err, context.Canceled) {
+			o.mu.Lock()
+			o.failures = 0
+			o.mu.Unlock()
+		}
+		return err
+	}
+	o.mu.Lock()
+	o.failures++
+	if !o.since.IsZero() {
+		since := o.since
+		o.mu.Unlock()
+		return &offlineError{op: op, since: since, cause: err}
+	}
+	if o.failures < o.cfg.Threshold {
+		o.mu.Unlock()
+		return err
+	}
+	o.since, o.why = time.Now(), err.Error()
+	since := o.since
+	wait := o.cfg.ProbeMin
+	if !o.closedAt.IsZero() && time.Since(o.closedAt) < 2*o.lastWait+o.cfg.ProbeMin {
+		wait = min(2*o.lastWait, o.cfg.ProbeMax)
+	}
+	probe := !o.closed
+	if probe {
+		o.wg.Add(1)
+	}
+	o.mu.Unlock()
+	o.log.Warn("server unreachable: working offline from the cache; changes are queued, content not downloaded yet cannot be read until it is back",
+		"op", op, "err", err)
+	if probe {
+		go o.probe(wait)
+	}
+	return &offlineError{op: op, since: since, cause: err}
+}
+
+// unreachable tells failures that say the server is gone (no connection, a timeout,
+// a proxy with no server behind it) from those of one request.
+func unreachable(err error) bool {
+	if err == nil || !errors.Is(err, davclient.ErrTransient) || errors.Is(err, ErrOffline) {
+		return false
+	}
+	var de *davclient.Error
+	if !errors.As(err, &de) {
+		return true // a broken connection the client wrapped itself
+	}
+	switch de.Status {
+	case 0, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false // 500, 429: the server answers; this request failed
+}
+
+// probe asks the server, with a growing pause, until it answers; then closes the
+// breaker and runs the hooks.
+func (o *Online) probe(wait time.Duration) {
+	defer o.wg.Done()
+	for n := 1; ; n++ {
+		t := time.NewTimer(wait)
+		select {
+		case <-o.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(o.ctx, o.cfg.ProbeTimeout)
+		_, err := o.cfg.Client.Stat(ctx, "")
+		cancel()
+		if o.ctx.Err() != nil {
+			return
+		}
+		if !unreachable(err) && !errors.Is(err, context.DeadlineExceeded) {
+			o.reconnected(n, wait)
+			return
+		}
+		o.log.Debug("server still unreachable", "op", "probe", "attempt", n, "next", wait, "err", err)
+		wait = min(wait*2, o.cfg.ProbeMax)
+	}
+}
+
+func (o *Online) reconnected(probes int, wait time.Duration) {
+	o.mu.Lock()
+	offline := time.Since(o.since)
+	o.since, o.why, o.failures = time.Time{}, "", 0
+	o.closedAt, o.lastWait = time.Now(), wait
+	hooks := append([]func(){}, o.hooks...)
+	o.wg.Add(len(hooks))
+	o.mu.Unlock()
+	o.log.Info("server reachable again: uploading queued changes and checking for remote changes",
+		"op", "probe", "offline_for", offline.Round(time.Millisecond), "probes", probes)
+	for _, fn := range hooks {
+		go func() {
+			defer o.wg.Done()
+			fn()
+		}()
+	}
+}
+
+// Info passes through: it sends nothing.
+func (o *Online) Info() davclient.ServerInfo { return o.cfg.Client.Info() }
+
+func (o *Online) Stat(ctx context.Context, path string) (davclient.Entry, error) {
+	if err := o.gate("stat"); err != nil {
+		return davclient.Entry{}, err
+	}
+	e, err := o.cfg.Client.Stat(ctx, path)
+	return e, o.note("stat", err)
+}
+
+func (o *Online) List(ctx context.Context, path string, fn func(davclient.Entry) error) (davclient.Entry, error) {
+	if err := o.gate("list"); err != nil {
+		return davclient.Entry{}, err
+	}
+	e, err := o.cfg.Client.List(ctx, path, fn)
+	return e, o.note("list", err)
+}
+
+func (o *Online) Get(ctx context.Context, path string, opt davclient.GetOptions) (*davclient.GetResponse, error) {
+	if err := o.gate("get"); err != nil {
+		return nil, err
+	}
+	r, err := o.cfg.Client.Get(ctx, path, opt)
+	return r, o.note("get", err)
+}
+
+func (o *Online) Put(ctx context.Context, path string, body io.Reader, size int64, opt davclient.PutOptions) (davclient.PutResult, error) {
+	if err := o.gate("put"); err != nil {
+		return davclient.PutResult{}, err
+	}
+	r, err := o.cfg.Client.Put(ctx, path, body, size, opt)
+	return r, o.note("put", err)
+}
+
+func (o *Online) UploadChunked(ctx context.Context, path string, r io.ReaderAt, size int64, opt davclient.ChunkedOptions) (davclient.PutResult, error) {
+	if err := o.gate("upload"); err != nil {
+		return davclient.PutResult{}, err
+	}
+	res, err := o.cfg.Client.UploadChunked(ctx, path, r, size, opt)
+	return res, o.note("upload", err)
+}
+
+func (o *Online) Mkcol(ctx context.Context, path string) (uint64, error) {
+	if err := o.gate("mkcol"); err != nil {
+		return 0, err
+	}
+	id, err := o.cfg.Client.Mkcol(ctx, path)
+	return id, o.note("mkcol", err)
+}
+
+func (o *Online) Move(ctx context.Context, from, to string, overwrite bool, ifMatch string) error {
+	if err := o.gate("move"); err != nil {
+		return err
+	}
+	return o.note("move", o.cfg.Client.Move(ctx, from, to, overwrite, ifMatch))
+}
+
+func (o *Online) Copy(ctx context.Context, from, to string, overwrite bool) (uint64, error) {
+	if err := o.gate("copy"); err != nil {
+		return 0, err
+	}
+	id, err := o.cfg.Client.Copy(ctx, from, to, overwrite)
+	return id, o.note("copy", err)
+}
+
+func (o *Online) Delete(ctx context.Context, path string, ifMatch string) error {
+	if err := o.gate("delete"); err != nil {
+		return err
+	}
+	return o.note("delete", o.cfg.Client.Delete(ctx, path, ifMatch))
+}
+
+func (o *Online) RecalculateChecksum(ctx context.Context, path string) (string, error) {
+	if err := o.gate("checksum"); err != nil {
+		return "", err
+	}
+	sum, err := o.cfg.Client.RecalculateChecksum(ctx, path)
+	return sum, o.note("checksum", err)
+}

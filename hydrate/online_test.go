@@ -1,0 +1,132 @@
+package hydrate
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ncvfs/ncvfs/davclient"
+)
+
+// flakyClient answers Stat as its current mode says; every other method is unused.
+type flakyClient struct {
+	davclient.Interface
+	mu    sync.Mutex
+	fail  error // nil: answer
+	calls atomic.Int64
+}
+
+func (c *flakyClient) Stat(ctx context.Context, path string) (davclient.Entry, error) {
+	c.calls.Add(1)
+	c.mu.Lock()
+	err := c.fail
+	c.mu.Unlock()
+	if err != nil {
+		return davclient.Entry{}, err
+	}
+	return davclient.Entry{IsDir: true}, nil
+}
+
+func (c *flakyClient) setFail(err error) {
+	c.mu.Lock()
+	c.fail = err
+	c.mu.Unlock()
+}
+
+var errRefused = &davclient.Error{Op: "propfind", Kind: davclient.ErrTransient, Cause: errors.New("connection refused")}
+
+func TestOnlineOpensFailsFastAndProbesBack(t *testing.T) {
+	c := &flakyClient{}
+	o := NewOnline(OnlineConfig{Client: c, Logger: slog.New(slog.DiscardHandler),
+		ProbeMin: 20 * time.Millisecond, ProbeMax: 40 * time.Millisecond, ProbeTimeout: time.Second})
+	defer o.Close()
+	back := make(chan struct{}, 1)
+	o.OnReconnect(func() { back <- struct{}{} })
+
+	c.setFail(errRefused)
+	_, err := o.Stat(context.Background(), "")
+	if !errors.Is(err, ErrOffline) || !errors.Is(err, davclient.ErrTransient) {
+		t.Fatalf("the failure that opens the breaker: got %v, want ErrOffline and ErrTransient", err)
+	}
+	if _, off := o.OfflineSince(); !off {
+		t.Fatal("not offline after a refused connection")
+	}
+	// While open, calls do not reach the client: only the probe does.
+	before := c.calls.Load()
+	for range 100 {
+		if _, err := o.Stat(context.Background(), "x"); !errors.Is(err, ErrOffline) {
+			t.Fatalf("call while offline: %v", err)
+		}
+	}
+	if sent := c.calls.Load() - before; sent > 10 {
+		t.Fatalf("%d requests reached the server while offline; only probes should", sent)
+	}
+
+	c.setFail(nil)
+	select {
+	case <-back:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the probe did not notice the server is back")
+	}
+	if _, off := o.OfflineSince(); off {
+		t.Fatal("still offline after the probe succeeded")
+	}
+	if _, err := o.Stat(context.Background(), ""); err != nil {
+		t.Fatalf("call after reconnect: %v", err)
+	}
+}
+
+// A failure of one request (a 500, a 404) says the server answers: it does not open
+// the breaker.
+func TestOnlineIgnoresFailuresOfOneRequest(t *testing.T) {
+	c := &flakyClient{}
+	o := NewOnline(OnlineConfig{Client: c, Logger: slog.New(slog.DiscardHandler)})
+	defer o.Close()
+	for _, err := range []error{
+		&davclient.Error{Op: "get", Status: 500, Kind: davclient.ErrTransient},
+		&davclient.Error{Op: "get", Status: 404, Kind: davclient.ErrNotFound},
+		&davclient.Error{Op: "get", Status: 429, Kind: davclient.ErrTransient},
+		context.Canceled,
+	} {
+		c.setFail(err)
+		if _, got := o.Stat(context.Background(), ""); errors.Is(got, ErrOffline) {
+			t.Fatalf("%v became %v", err, got)
+		}
+		if _, off := o.OfflineSince(); off {
+			t.Fatalf("%v opened the breaker", err)
+		}
+	}
+	for _, status := range []int{502, 503, 504} {
+		o2 := NewOnline(OnlineConfig{Client: c, Logger: slog.New(slog.DiscardHandler), ProbeMin: time.Hour})
+		c.setFail(&davclient.Error{Op: "get", Status: status, Kind: davclient.ErrTransient})
+		o2.Stat(context.Background(), "")
+		if _, off := o2.OfflineSince(); !off {
+			t.Errorf("a %d from a proxy did not open the breaker", status)
+		}
+		o2.Close()
+	}
+}
+
+// A threshold above one needs that many failures in a row; a success between resets it.
+func TestOnlineThreshold(t *testing.T) {
+	c := &flakyClient{}
+	o := NewOnline(OnlineConfig{Client: c, Logger: slog.New(slog.DiscardHandler), Threshold: 2, ProbeMin: time.Hour})
+	defer o.Close()
+	c.setFail(errRefused)
+	o.Stat(context.Background(), "")
+	c.setFail(nil)
+	o.Stat(context.Background(), "")
+	c.setFail(errRefused)
+	o.Stat(context.Background(), "")
+	if _, off := o.OfflineSince(); off {
+		t.Fatal("opened by failures that were not in a row")
+	}
+	o.Stat(context.Background(), "")
+	if _, off := o.OfflineSince(); !off {
+		t.Fatal("two failures in a row did not open it")
+	}
+}
