@@ -52,7 +52,8 @@ func (e *offlineError) Unwrap() []error {
 const (
 	DefaultProbeMin     = time.Second
 	DefaultProbeMax     = time.Minute
-	DefaultProbeTimeout = 15 * time.Second
+	DefaultProbeTimeout = 7 * time.Second
+	DefaultSuspectAfter = 3 * time.Second
 )
 
 // OnlineConfig wires an Online.
@@ -67,15 +68,22 @@ type OnlineConfig struct {
 	// ProbeTimeout bounds one probe, so a server that takes connections but never
 	// answers does not hold the reconnect back by davclient's header timeout.
 	ProbeMin, ProbeMax, ProbeTimeout time.Duration
+	// SuspectAfter: a call still waiting this long makes one quick check of the root
+	// (bounded by ProbeTimeout); no answer opens the breaker. Without it a server that
+	// takes connections but never answers held every caller for davclient's header
+	// timeout times its retries: two minutes.
+	SuspectAfter time.Duration
 }
 
 // Online is a circuit breaker in front of the server, shared by the lister, the
 // fetcher, the poller and the uploader: it is a davclient.Interface wrapping the real
 // client. Calls that fail because the server cannot be reached (no connection, a
-// timeout, 502/503/504 from a proxy) open it; while open, every call fails at once
-// with ErrOffline instead of waiting for the network, and callers answer from the
-// cache. One background probe (a Depth-0 PROPFIND of the root, with a capped
-// backoff) closes it, and the hooks added with OnReconnect run.
+// timeout, 502/503/504 from a proxy) open it, and so does a call waiting long enough
+// that a quick check of the root goes unanswered too. Opening fails the calls still
+// waiting (uploads excepted: they end on their own), and while open every call fails
+// at once with ErrOffline instead of waiting for the network; callers answer from the
+// cache. One background probe (a Depth-0 PROPFIND of the root, with a capped backoff)
+// closes it, and the hooks added with OnReconnect run.
 //
 // Lock order: Online.mu is a leaf; no call, probe or hook runs under it.
 type Online struct {
@@ -88,15 +96,28 @@ type Online struct {
 	why      string    // the failure that opened it
 	// closedAt and lastWait damp flapping: a breaker that opens again soon after it
 	// closed (a proxy refusing only some requests) probes with a longer pause.
-	closedAt time.Time
-	lastWait time.Duration
-	hooks    []func()
-	closed   bool
+	closedAt   time.Time
+	lastWait   time.Duration
+	calls      map[*onlineCall]struct{} // calls waiting for the server
+	suspecting bool                     // a check started by a slow call is under way
+	hooks      []func()
+	closed     bool
 
 	ctx    context.Context // ends with Close: stops the probe
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // the probe and the hooks it started
+	wg     sync.WaitGroup // the probes and the hooks they started
 }
+
+// onlineCall is one call waiting for the server.
+type onlineCall struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	keep   bool // not failed when the breaker opens (an upload under way)
+	watch  *time.Timer
+}
+
+// errWentOffline is the cause given to calls still waiting when the breaker opens.
+var errWentOffline = errors.New("hydrate: the server became unreachable during the request")
 
 var _ davclient.Interface = (*Online)(nil)
 
@@ -114,12 +135,15 @@ func NewOnline(cfg OnlineConfig) *Online {
 	if cfg.ProbeTimeout <= 0 {
 		cfg.ProbeTimeout = DefaultProbeTimeout
 	}
+	if cfg.SuspectAfter <= 0 {
+		cfg.SuspectAfter = DefaultSuspectAfter
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Online{cfg: cfg, log: log, ctx: ctx, cancel: cancel}
+	return &Online{cfg: cfg, log: log, ctx: ctx, cancel: cancel, calls: make(map[*onlineCall]struct{})}
 }
 
 // OnReconnect adds fn to what runs, on a goroutine of its own, each time the server
@@ -137,8 +161,8 @@ func (o *Online) OfflineSince() (since time.Time, ok bool) {
 	return o.since, !o.since.IsZero()
 }
 
-// Close stops probing and waits for the probe and the hooks it started. Calls after
-// Close still pass through (and open the breaker) but start no probe.
+// Close stops probing and waits for the probes and the hooks they started. Calls
+// after Close still pass through (and open the breaker) but start no probe.
 func (o *Online) Close() {
 	o.mu.Lock()
 	o.closed = true
@@ -147,14 +171,32 @@ func (o *Online) Close() {
 	o.wg.Wait()
 }
 
-// gate refuses a call while the breaker is open.
-func (o *Online) gate(op string) error {
+// start lets a call through while online, and watches it. The caller ends it with
+// finish and then releases c.cancel (Get: when the body is closed).
+func (o *Online) start(ctx context.Context, op string, keep bool) (*onlineCall, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.since.IsZero() {
-		return nil
+	if !o.since.IsZero() {
+		return nil, &offlineError{op: op, since: o.since, why: o.why}
 	}
-	return &offlineError{op: op, since: o.since, why: o.why}
+	cctx, cancel := context.WithCancelCause(ctx)
+	c := &onlineCall{ctx: cctx, cancel: cancel, keep: keep}
+	c.watch = time.AfterFunc(o.cfg.SuspectAfter, o.suspect)
+	o.calls[c] = struct{}{}
+	return c, nil
+}
+
+// finish ends a call and returns the error its caller gets.
+func (o *Online) finish(ctx context.Context, c *onlineCall, op string, err error) error {
+	c.watch.Stop()
+	o.mu.Lock()
+	delete(o.calls, c)
+	since := o.since
+	o.mu.Unlock()
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(c.ctx), errWentOffline) {
+		return &offlineError{op: op, since: since, cause: err}
+	}
+	return o.note(op, err)
 }
 
 // note counts a call's outcome and returns the error the caller gets: the breaker
@@ -179,11 +221,24 @@ func (o *Online) note(op string, err error) error {
 		o.mu.Unlock()
 		return err
 	}
+	since := o.openLocked(op, err)
+	return &offlineError{op: op, since: since, cause: err}
+}
+
+// openLocked opens the breaker: the calls still waiting fail, a probe starts.
+// Caller holds o.mu; it is released on return.
+func (o *Online) openLocked(op string, err error) time.Time {
 	o.since, o.why = time.Now(), err.Error()
 	since := o.since
 	wait := o.cfg.ProbeMin
 	if !o.closedAt.IsZero() && time.Since(o.closedAt) < 2*o.lastWait+o.cfg.ProbeMin {
 		wait = min(2*o.lastWait, o.cfg.ProbeMax)
+	}
+	var waiting []*onlineCall
+	for c := range o.calls {
+		if !c.keep {
+			waiting = append(waiting, c)
+		}
 	}
 	probe := !o.closed
 	if probe {
@@ -191,11 +246,50 @@ func (o *Online) note(op string, err error) error {
 	}
 	o.mu.Unlock()
 	o.log.Warn("server unreachable: working offline from the cache; changes are queued, content not downloaded yet cannot be read until it is back",
-		"op", op, "err", err)
+		"op", op, "err", err, "requests_failed", len(waiting))
+	for _, c := range waiting {
+		c.cancel(errWentOffline)
+	}
 	if probe {
 		go o.probe(wait)
 	}
-	return &offlineError{op: op, since: since, cause: err}
+	return since
+}
+
+// suspect runs when a call waited SuspectAfter: one quick check of the root tells a
+// slow answer (a big folder, a large upload) from a server that is gone.
+func (o *Online) suspect() {
+	o.mu.Lock()
+	if !o.since.IsZero() || o.suspecting || o.closed {
+		o.mu.Unlock()
+		return
+	}
+	o.suspecting = true
+	o.wg.Add(1)
+	o.mu.Unlock()
+	go func() {
+		defer o.wg.Done()
+		err := o.check()
+		o.mu.Lock()
+		o.suspecting = false
+		if o.ctx.Err() != nil || !unreachable(err) || !o.since.IsZero() {
+			o.mu.Unlock()
+			return
+		}
+		o.openLocked("check", err)
+	}()
+}
+
+// check is one Depth-0 PROPFIND of the root, bounded by ProbeTimeout; going
+// unanswered counts as unreachable.
+func (o *Online) check() error {
+	ctx, cancel := context.WithTimeout(o.ctx, o.cfg.ProbeTimeout)
+	defer cancel()
+	_, err := o.cfg.Client.Stat(ctx, "")
+	if err != nil && ctx.Err() != nil && o.ctx.Err() == nil {
+		return fmt.Errorf("hydrate: no answer to a check of the root within %s: %w", o.cfg.ProbeTimeout, davclient.ErrTransient)
+	}
+	return err
 }
 
 // unreachable tells failures that say the server is gone (no connection, a timeout,
@@ -206,7 +300,7 @@ func unreachable(err error) bool {
 	}
 	var de *davclient.Error
 	if !errors.As(err, &de) {
-		return true // a broken connection the client wrapped itself
+		return true // a broken connection the client wrapped itself, a check unanswered
 	}
 	switch de.Status {
 	case 0, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
@@ -227,13 +321,11 @@ func (o *Online) probe(wait time.Duration) {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(o.ctx, o.cfg.ProbeTimeout)
-		_, err := o.cfg.Client.Stat(ctx, "")
-		cancel()
+		err := o.check()
 		if o.ctx.Err() != nil {
 			return
 		}
-		if !unreachable(err) && !errors.Is(err, context.DeadlineExceeded) {
+		if !unreachable(err) {
 			o.reconnected(n, wait)
 			return
 		}
@@ -264,79 +356,118 @@ func (o *Online) reconnected(probes int, wait time.Duration) {
 func (o *Online) Info() davclient.ServerInfo { return o.cfg.Client.Info() }
 
 func (o *Online) Stat(ctx context.Context, path string) (davclient.Entry, error) {
-	if err := o.gate("stat"); err != nil {
+	c, err := o.start(ctx, "stat", false)
+	if err != nil {
 		return davclient.Entry{}, err
 	}
-	e, err := o.cfg.Client.Stat(ctx, path)
-	return e, o.note("stat", err)
+	defer c.cancel(nil)
+	e, err := o.cfg.Client.Stat(c.ctx, path)
+	return e, o.finish(ctx, c, "stat", err)
 }
 
 func (o *Online) List(ctx context.Context, path string, fn func(davclient.Entry) error) (davclient.Entry, error) {
-	if err := o.gate("list"); err != nil {
+	c, err := o.start(ctx, "list", false)
+	if err != nil {
 		return davclient.Entry{}, err
 	}
-	e, err := o.cfg.Client.List(ctx, path, fn)
-	return e, o.note("list", err)
+	defer c.cancel(nil)
+	e, err := o.cfg.Client.List(c.ctx, path, fn)
+	return e, o.finish(ctx, c, "list", err)
 }
 
+// Get watches the wait for the answer's headers; the body is read on the caller's
+// time (the fetcher has its own stall watchdog), so the call's context lives until
+// the body is closed.
 func (o *Online) Get(ctx context.Context, path string, opt davclient.GetOptions) (*davclient.GetResponse, error) {
-	if err := o.gate("get"); err != nil {
+	c, err := o.start(ctx, "get", false)
+	if err != nil {
 		return nil, err
 	}
-	r, err := o.cfg.Client.Get(ctx, path, opt)
-	return r, o.note("get", err)
+	r, err := o.cfg.Client.Get(c.ctx, path, opt)
+	if err = o.finish(ctx, c, "get", err); err != nil {
+		c.cancel(nil)
+		return nil, err
+	}
+	r.Body = &releasingBody{ReadCloser: r.Body, release: func() { c.cancel(nil) }}
+	return r, nil
+}
+
+// releasingBody ends its request's context once closed.
+type releasingBody struct {
+	io.ReadCloser
+	release func()
+}
+
+func (b *releasingBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.release()
+	return err
 }
 
 func (o *Online) Put(ctx context.Context, path string, body io.Reader, size int64, opt davclient.PutOptions) (davclient.PutResult, error) {
-	if err := o.gate("put"); err != nil {
+	c, err := o.start(ctx, "put", true)
+	if err != nil {
 		return davclient.PutResult{}, err
 	}
-	r, err := o.cfg.Client.Put(ctx, path, body, size, opt)
-	return r, o.note("put", err)
+	defer c.cancel(nil)
+	r, err := o.cfg.Client.Put(c.ctx, path, body, size, opt)
+	return r, o.finish(ctx, c, "put", err)
 }
 
 func (o *Online) UploadChunked(ctx context.Context, path string, r io.ReaderAt, size int64, opt davclient.ChunkedOptions) (davclient.PutResult, error) {
-	if err := o.gate("upload"); err != nil {
+	c, err := o.start(ctx, "upload", true)
+	if err != nil {
 		return davclient.PutResult{}, err
 	}
-	res, err := o.cfg.Client.UploadChunked(ctx, path, r, size, opt)
-	return res, o.note("upload", err)
+	defer c.cancel(nil)
+	res, err := o.cfg.Client.UploadChunked(c.ctx, path, r, size, opt)
+	return res, o.finish(ctx, c, "upload", err)
 }
 
 func (o *Online) Mkcol(ctx context.Context, path string) (uint64, error) {
-	if err := o.gate("mkcol"); err != nil {
+	c, err := o.start(ctx, "mkcol", false)
+	if err != nil {
 		return 0, err
 	}
-	id, err := o.cfg.Client.Mkcol(ctx, path)
-	return id, o.note("mkcol", err)
+	defer c.cancel(nil)
+	id, err := o.cfg.Client.Mkcol(c.ctx, path)
+	return id, o.finish(ctx, c, "mkcol", err)
 }
 
 func (o *Online) Move(ctx context.Context, from, to string, overwrite bool, ifMatch string) error {
-	if err := o.gate("move"); err != nil {
+	c, err := o.start(ctx, "move", false)
+	if err != nil {
 		return err
 	}
-	return o.note("move", o.cfg.Client.Move(ctx, from, to, overwrite, ifMatch))
+	defer c.cancel(nil)
+	return o.finish(ctx, c, "move", o.cfg.Client.Move(c.ctx, from, to, overwrite, ifMatch))
 }
 
 func (o *Online) Copy(ctx context.Context, from, to string, overwrite bool) (uint64, error) {
-	if err := o.gate("copy"); err != nil {
+	c, err := o.start(ctx, "copy", false)
+	if err != nil {
 		return 0, err
 	}
-	id, err := o.cfg.Client.Copy(ctx, from, to, overwrite)
-	return id, o.note("copy", err)
+	defer c.cancel(nil)
+	id, err := o.cfg.Client.Copy(c.ctx, from, to, overwrite)
+	return id, o.finish(ctx, c, "copy", err)
 }
 
 func (o *Online) Delete(ctx context.Context, path string, ifMatch string) error {
-	if err := o.gate("delete"); err != nil {
+	c, err := o.start(ctx, "delete", false)
+	if err != nil {
 		return err
 	}
-	return o.note("delete", o.cfg.Client.Delete(ctx, path, ifMatch))
+	defer c.cancel(nil)
+	return o.finish(ctx, c, "delete", o.cfg.Client.Delete(c.ctx, path, ifMatch))
 }
 
 func (o *Online) RecalculateChecksum(ctx context.Context, path string) (string, error) {
-	if err := o.gate("checksum"); err != nil {
+	c, err := o.start(ctx, "checksum", false)
+	if err != nil {
 		return "", err
 	}
-	sum, err := o.cfg.Client.RecalculateChecksum(ctx, path)
-	return sum, o.note("checksum", err)
+	defer c.cancel(nil)
+	sum, err := o.cfg.Client.RecalculateChecksum(c.ctx, path)
+	return sum, o.finish(ctx, c, "checksum", err)
 }

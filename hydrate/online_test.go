@@ -3,6 +3,7 @@ package hydrate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -17,14 +18,19 @@ type flakyClient struct {
 	davclient.Interface
 	mu    sync.Mutex
 	fail  error // nil: answer
+	hang  bool  // take the request, never answer
 	calls atomic.Int64
 }
 
 func (c *flakyClient) Stat(ctx context.Context, path string) (davclient.Entry, error) {
 	c.calls.Add(1)
 	c.mu.Lock()
-	err := c.fail
+	err, hang := c.fail, c.hang
 	c.mu.Unlock()
+	if hang {
+		<-ctx.Done()
+		return davclient.Entry{}, fmt.Errorf("davclient: stat: %w", ctx.Err())
+	}
 	if err != nil {
 		return davclient.Entry{}, err
 	}
@@ -129,4 +135,65 @@ func TestOnlineThreshold(t *testing.T) {
 	if _, off := o.OfflineSince(); !off {
 		t.Fatal("two failures in a row did not open it")
 	}
+}
+
+// A server that takes requests and never answers: a call waiting SuspectAfter makes
+// a quick check, whose going unanswered opens the breaker and fails the waiting call
+// with ErrOffline, long before any timeout of the client.
+func TestOnlineServerThatNeverAnswers(t *testing.T) {
+	c := &flakyClient{hang: true}
+	o := NewOnline(OnlineConfig{Client: c, Logger: slog.New(slog.DiscardHandler),
+		SuspectAfter: 50 * time.Millisecond, ProbeTimeout: 100 * time.Millisecond,
+		ProbeMin: 20 * time.Millisecond, ProbeMax: 20 * time.Millisecond})
+	defer o.Close()
+	back := make(chan struct{}, 1)
+	o.OnReconnect(func() { back <- struct{}{} })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // the client's own bound
+	defer cancel()
+	start := time.Now()
+	_, err := o.Stat(ctx, "Documents")
+	took := time.Since(start)
+	if !errors.Is(err, ErrOffline) {
+		t.Fatalf("waiting call: %v, want ErrOffline", err)
+	}
+	if took > 10*time.Second {
+		t.Fatalf("the waiting call took %s", took)
+	}
+	t.Logf("a call to a server that never answers failed after %s", took)
+	c.mu.Lock()
+	c.hang = false
+	c.mu.Unlock()
+	select {
+	case <-back:
+	case <-time.After(10 * time.Second):
+		t.Fatal("not back online")
+	}
+}
+
+// A call that is slow while the server answers checks does not open the breaker.
+func TestOnlineSlowCallOfALiveServer(t *testing.T) {
+	c := &slowListClient{flakyClient: &flakyClient{}}
+	o := NewOnline(OnlineConfig{Client: c, Logger: slog.New(slog.DiscardHandler),
+		SuspectAfter: 20 * time.Millisecond, ProbeTimeout: time.Second})
+	defer o.Close()
+	if _, err := o.List(context.Background(), "big", nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, off := o.OfflineSince(); off {
+		t.Fatal("a slow listing of a live server opened the breaker")
+	}
+	if c.calls.Load() == 0 {
+		t.Fatal("the slow call made no check of the root")
+	}
+}
+
+type slowListClient struct{ *flakyClient }
+
+func (c *slowListClient) List(ctx context.Context, path string, fn func(davclient.Entry) error) (davclient.Entry, error) {
+	select {
+	case <-time.After(300 * time.Millisecond):
+	case <-ctx.Done():
+		return davclient.Entry{}, ctx.Err()
+	}
+	return davclient.Entry{IsDir: true}, nil
 }

@@ -56,7 +56,8 @@ With a PATH below the mount point, also that file's or folder's state:
   error      the server refused its upload (see the message)
 
 --json prints one JSON object with these fields:
-  server_url, user, dialect, mount_point, read_only (bool), items,
+  server_url, user, dialect, connection ("online" or "offline"),
+  offline_since (RFC 3339, only while offline), mount_point, read_only (bool), items,
   cache_bytes, cache_files, cache_budget_bytes, min_free_bytes,
   upload_queue, dirty, uploading, upload_errors ([{path, error}]),
   last_upload_error (while uploads are retried), conflicts,

@@ -99,7 +99,7 @@ type mountOpts struct {
 	excludeFile         string
 	poll                time.Duration
 	// probeMin and probeTimeout tune the probing of an unreachable server.
-	probeMin, probeTimeout time.Duration
+	probeMin, probeTimeout, suspectAfter time.Duration
 }
 
 // mount mounts for real in a temporary folder and unmounts when the test ends.
@@ -114,7 +114,8 @@ func mount(t testing.TB, o mountOpts) (*Session, string) {
 		ListingTTL: o.listingTTL, KernelTTL: o.kernelTTL, Logger: testLogger(t),
 		Writes: o.writes, UploadDebounce: o.debounce, ChunkThreshold: o.chunkThreshold,
 		ChunkSize: o.chunkThreshold, ExcludeFile: o.excludeFile, Poll: o.poll,
-		ProbeMin: o.probeMin, ProbeMax: o.probeMin, ProbeTimeout: o.probeTimeout, Debug: os.Getenv("NCVFS_TEST_FUSE_DEBUG") != "",
+		ProbeMin: o.probeMin, ProbeMax: o.probeMin, ProbeTimeout: o.probeTimeout,
+		SuspectAfter: o.suspectAfter, Debug: os.Getenv("NCVFS_TEST_FUSE_DEBUG") != "",
 	})
 	if err != nil {
 		t.Fatalf("mount: %v", err)

@@ -232,3 +232,55 @@ func TestOfflineAnswersFromTheCacheAndCatchesUp(t *testing.T) {
 		t.Errorf("status after reconnect: %q since %v", after.Connection, after.OfflineSince)
 	}
 }
+
+// A server that keeps taking connections and never answers (a hung proxy, a server
+// stuck on its database): the first ls waits only until a quick check of the root goes
+// unanswered too, not for the client's timeouts; then everything local answers at once.
+func TestServerThatStopsAnsweringIsDetected(t *testing.T) {
+	srv := newServer(t)
+	seedSample(t, srv)
+	s, mp := mount(t, mountOpts{url: srv.URL(), user: "alice", password: "app-password-1",
+		listingTTL: time.Millisecond, kernelTTL: time.Millisecond,
+		writes: true, debounce: 20 * time.Millisecond, chunkThreshold: 5 << 20,
+		probeMin: 100 * time.Millisecond, probeTimeout: 500 * time.Millisecond, suspectAfter: 200 * time.Millisecond})
+	at := func(p string) string { return filepath.Join(mp, p) }
+	walkMount(t, mp)
+	if _, err := os.ReadFile(at("Readme.md")); err != nil {
+		t.Fatal(err)
+	}
+	waitComplete(t, at("Readme.md"), 6)
+
+	stopHanging := srv.AddFault(davtest.Fault{Delay: time.Hour})
+	time.Sleep(5 * time.Millisecond)
+	start := time.Now()
+	ents, err := os.ReadDir(mp)
+	took := time.Since(start)
+	if err != nil || len(ents) < 5 {
+		t.Fatalf("ls while the server stopped answering: %d entries, %v", len(ents), err)
+	}
+	t.Logf("offline: first ls after the server stopped answering (detection) %s", took.Round(time.Millisecond))
+	if took >= 10*time.Second {
+		t.Errorf("the first ls took %s; the client's header timeout is 30 s", took)
+	}
+	if _, off := s.Online.OfflineSince(); !off {
+		t.Fatal("not offline after the server stopped answering")
+	}
+	timed(t, "ls Documents", func() error { _, err := os.ReadDir(at("Documents")); return err })
+	timed(t, "cat Readme.md (local)", func() error { _, err := os.ReadFile(at("Readme.md")); return err })
+	timed(t, "write a new file", func() error { return os.WriteFile(at("new.txt"), []byte("new"), 0o644) })
+	timed(t, "cat of a placeholder", func() error {
+		if _, err := os.ReadFile(at("Documents/Plan (final) #2.txt")); !errors.Is(err, syscall.EHOSTUNREACH) {
+			return fmt.Errorf("got %v, want EHOSTUNREACH", err)
+		}
+		return nil
+	})
+
+	stopHanging()
+	flush(t, s)
+	if b, err := srv.ReadFile("new.txt"); err != nil || string(b) != "new" {
+		t.Errorf("new.txt on the server: %q, %v", b, err)
+	}
+	if _, off := s.Online.OfflineSince(); off {
+		t.Error("still offline after the server answers again")
+	}
+}

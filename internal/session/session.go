@@ -65,9 +65,10 @@ type Config struct {
 	// PinWorkers bounds the downloads of pinned content at once (default
 	// hydrate.DefaultPinWorkers).
 	PinWorkers int
-	// ProbeMin, ProbeMax and ProbeTimeout tune how an unreachable server is probed
-	// (defaults hydrate.DefaultProbeMin, DefaultProbeMax, DefaultProbeTimeout).
-	ProbeMin, ProbeMax, ProbeTimeout time.Duration
+	// ProbeMin, ProbeMax and ProbeTimeout tune how an unreachable server is probed,
+	// SuspectAfter how long a request waits before the server is checked (defaults
+	// hydrate.DefaultProbeMin, DefaultProbeMax, DefaultProbeTimeout, DefaultSuspectAfter).
+	ProbeMin, ProbeMax, ProbeTimeout, SuspectAfter time.Duration
 }
 
 // Session is a live mount.
@@ -164,7 +165,7 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	// Everything below talks to the server through the breaker: offline, requests
 	// fail at once and the cache answers.
 	online := hydrate.NewOnline(hydrate.OnlineConfig{Client: client, Logger: log,
-		ProbeMin: cfg.ProbeMin, ProbeMax: cfg.ProbeMax, ProbeTimeout: cfg.ProbeTimeout})
+		ProbeMin: cfg.ProbeMin, ProbeMax: cfg.ProbeMax, ProbeTimeout: cfg.ProbeTimeout, SuspectAfter: cfg.SuspectAfter})
 	lister := hydrate.NewLister(hydrate.ListerConfig{
 		Store: store, Client: online, Dialect: info.Dialect, RootID: rootID,
 		TTL: cfg.ListingTTL, Logger: log,
