@@ -284,3 +284,35 @@ func TestServerThatStopsAnsweringIsDetected(t *testing.T) {
 		t.Error("still offline after the server answers again")
 	}
 }
+
+// A folder pinned while offline cannot be downloaded then; it is once the server is
+// back, without pinning it again.
+func TestPinnedWhileOfflineHydratesOnReconnect(t *testing.T) {
+	srv := newServer(t)
+	seedPins(t, srv)
+	s, mp := mount(t, mountOpts{url: srv.URL(), user: "alice", password: "app-password-1",
+		listingTTL: time.Millisecond, kernelTTL: time.Millisecond,
+		probeMin: 100 * time.Millisecond, probeTimeout: 500 * time.Millisecond})
+	walkMount(t, mp)
+	srv.Stop()
+	if _, err := os.ReadDir(mp); err != nil {
+		t.Fatal(err)
+	}
+	if _, off := s.Online.OfflineSince(); !off {
+		t.Fatal("not offline")
+	}
+	setx(t, "user.ncvfs.pin", "alwayslocal", filepath.Join(mp, "Album"))
+	eventually(t, 10*time.Second, func() error {
+		if s.Pinner.LastError() == nil {
+			return errors.New("the pin has not been tried yet")
+		}
+		return nil
+	})
+	if got := getx(t, "user.ncvfs.state", filepath.Join(mp, "Album/a.jpg")); got == "local" {
+		t.Fatalf("a.jpg is %s while the server is gone", got)
+	}
+	if err := srv.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	waitStates(t, mp, "local", "Album/a.jpg", "Album/b.jpg", "Album/Sub/c.jpg")
+}

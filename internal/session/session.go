@@ -254,6 +254,12 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	if err := pinner.Start(); err != nil {
 		log.Warn("pinned content not resumed", "op", "pin", "err", err)
 	}
+	// Pinned downloads that failed while offline are not retried on their own.
+	online.OnReconnect(func() {
+		if err := pinner.Start(); err != nil {
+			log.Warn("pinned content not resumed", "op", "pin", "err", err)
+		}
+	})
 	if uploader != nil {
 		// Back online: what was queued meanwhile goes up now, not after its backoff.
 		online.OnReconnect(uploader.RetryNow)
