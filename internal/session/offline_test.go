@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -113,6 +114,30 @@ func TestOfflineAnswersFromTheCacheAndCatchesUp(t *testing.T) {
 			_, err := os.ReadFile(at("Documents/Plan (final) #2.txt"))
 			if !errors.Is(err, syscall.EHOSTUNREACH) {
 				return fmt.Errorf("got %v, want EHOSTUNREACH", err)
+			}
+			return nil
+		})
+		// The same through the real tools, process start included.
+		timed(t, "ls -l (the program)", func() error {
+			out, err := exec.Command("ls", "-l", at("Documents")).CombinedOutput()
+			if err == nil && !strings.Contains(string(out), "Plan (final) #2.txt") {
+				err = fmt.Errorf("output %q", out)
+			}
+			return err
+		})
+		timed(t, "cat (the program)", func() error {
+			out, err := exec.Command("cat", at("Readme.md")).CombinedOutput()
+			if err == nil && string(out) != "hello\n" {
+				err = fmt.Errorf("output %q", out)
+			}
+			return err
+		})
+		timed(t, "cat of a placeholder (program)", func() error {
+			cmd := exec.Command("cat", at("Documents/Plan (final) #2.txt"))
+			cmd.Env = append(os.Environ(), "LC_ALL=C")
+			out, err := cmd.CombinedOutput()
+			if err == nil || !strings.Contains(string(out), "No route to host") {
+				return fmt.Errorf("cat: %v, %q; want it to fail with No route to host", err, out)
 			}
 			return nil
 		})
