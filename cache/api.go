@@ -160,6 +160,10 @@ type Listing struct {
 	// ignored. ID 0 means "no server id" (generic WebDAV): the store keeps the id of an
 	// existing child of the same name and kind, or allocates a new one.
 	Children []Item
+	// LocalSeq, with CheckLocal: Store.FolderSeq(Dir.ID) when the listing was asked
+	// for. If the folder changed here since, applying it fails with ErrStaleListing.
+	LocalSeq   uint64
+	CheckLocal bool
 }
 
 // Diff says what a listing changed, by child name, for kernel invalidation.

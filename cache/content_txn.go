@@ -138,7 +138,7 @@ func (t *txn) setItemContent(it Item, state ContentState, local int64) error {
 		return nil
 	}
 	it.Content, it.LocalBytes = state, local
-	return t.putItem(&it)
+	return t.putItemQuiet(&it)
 }
 
 // dropStaleContent drops old's content record when next no longer describes the

@@ -186,7 +186,7 @@ func (s *Store) PutRoot(root Item) (uint64, error) {
 				id = oldID
 				next := mergeRemote(old, root)
 				if !sameRemote(old, next) {
-					return t.putItem(&next)
+					return t.putItemQuiet(&next)
 				}
 				return nil
 			}
@@ -208,7 +208,7 @@ func (s *Store) PutRoot(root Item) (uint64, error) {
 		}
 		fresh := freshRemote(root)
 		fresh.ID, fresh.Parent, fresh.Name = id, 0, ""
-		if err := t.putItem(&fresh); err != nil {
+		if err := t.putItemQuiet(&fresh); err != nil {
 			return err
 		}
 		return t.meta().Put(keyRootID, binary.BigEndian.AppendUint64(nil, id))
@@ -249,7 +249,7 @@ func (s *Store) UpdateRemote(it Item) (changed bool, err error) {
 			return nil
 		}
 		changed = true
-		return t.putItem(&next)
+		return t.putItemQuiet(&next)
 	})
 	if err != nil {
 		return false, fmt.Errorf("cache: update %d: %w", it.ID, err)

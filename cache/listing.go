@@ -12,6 +12,10 @@ import (
 // that make a cycle). Nothing of it is stored.
 var ErrBadListing = errors.New("cache: invalid listing")
 
+// ErrStaleListing: the folder changed here after the listing was asked for; nothing of
+// it is stored (ask again).
+var ErrStaleListing = errors.New("cache: listing older than a change made here")
+
 // ApplyListing stores one folder's Depth-1 answer in one transaction: the folder's
 // remote fields (its ETag becomes ListedETag too), new, changed, moved and removed
 // children. Unchanged children are not rewritten. See Listing for the id rules.
@@ -139,6 +143,11 @@ type listingRun struct {
 // placeListing puts a listing's children in place (new, changed, moved in) and notes
 // what it no longer has; finish then removes that.
 func (t *txn) placeListing(l *Listing, order []*Item) (*listingRun, error) {
+	t.listing = true
+	// Checked in the writer's lock: the changes made here commit in it too.
+	if l.CheckLocal && t.s.FolderSeq(l.Dir.ID) != l.LocalSeq {
+		return nil, ErrStaleListing
+	}
 	if !l.Dir.IsDir {
 		return nil, fmt.Errorf("%w: %d is not a folder", ErrBadListing, l.Dir.ID)
 	}
@@ -372,8 +381,10 @@ func (r *listingRun) skipForLocal(c *Item, prev *childLink) (bool, error) {
 		}
 		if ok && held.Local.Pending() {
 			same := prev.id == c.ID
-			if c.ID == 0 { // no file ids: the name is the identity
-				same = held.Local.Flags&(LocalCreated|LocalOnly) == 0 && held.IsDir == c.IsDir
+			if c.ID == 0 {
+				// No file ids: the name is the identity where the server has the item;
+				// one moved here is at its old name there still.
+				same = held.Local.Flags&(LocalCreated|LocalOnly|LocalMoved) == 0 && held.IsDir == c.IsDir
 			}
 			if !same {
 				return true, nil

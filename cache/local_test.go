@@ -344,3 +344,62 @@ func TestConflictCopy(t *testing.T) {
 		t.Errorf("folder: %v", got)
 	}
 }
+
+// Without file ids the name is the identity, but only where the server has the item:
+// a file renamed over another (git's config.lock over config) is at its old name on
+// the server until the MOVE is uploaded, and what the server lists at the new name is
+// the replaced file's, never the renamed one's version.
+func TestGenericRenameOverKeepsEachVersion(t *testing.T) {
+	s := withRoot(t)
+	dir := dirItem(1, "", "r1")
+	apply(t, s, dir, fileItem(0, "config", `"old"`, 1), fileItem(0, "config.lock", `"new"`, 2))
+	oldID, newID := mustLookup(t, s, 1, "config").ID, mustLookup(t, s, 1, "config.lock").ID
+	if _, err := s.Rename(1, "config.lock", 1, "config", false); err != nil {
+		t.Fatal(err)
+	}
+	apply(t, s, dirItem(1, "", "r2"), fileItem(0, "config", `"old"`, 1), fileItem(0, "config.lock", `"new"`, 2))
+	it := mustLookup(t, s, 1, "config")
+	if it.ID != newID || it.ETag != `"new"` || it.Size != 2 {
+		t.Errorf("config after the listing: id %d etag %s size %d; want id %d with its own version \"new\"", it.ID, it.ETag, it.Size, newID)
+	}
+	if p, err := s.ServerPath(newID); err != nil || p != "config.lock" {
+		t.Errorf("server path of the renamed file %q, %v", p, err)
+	}
+	if old := mustGet(t, s, oldID); old.Local.Flags&LocalDeleted == 0 || old.ETag != `"old"` {
+		t.Errorf("the replaced file: %+v; want a tombstone of version \"old\"", old)
+	}
+}
+
+// A listing asked for before a change made here in its folder is refused: applied, it
+// would bring back the name just moved away (the server had not seen the move yet).
+func TestListingOlderThanALocalChangeIsRefused(t *testing.T) {
+	s := withRoot(t)
+	a := dirItem(2, "A", "a1")
+	apply(t, s, dirItem(1, "", "r1"), a)
+	apply(t, s, a, fileItem(10, "config.lock", `"l1"`, 5))
+	seq := s.FolderSeq(2)
+	// The listing leaves for the server; meanwhile the file is renamed here.
+	if _, err := s.Rename(2, "config.lock", 2, "config", false); err != nil {
+		t.Fatal(err)
+	}
+	stale := Listing{Dir: dirItem(2, "A", "a1"), Children: []Item{fileItem(10, "config.lock", `"l1"`, 5)},
+		LocalSeq: seq, CheckLocal: true}
+	if _, err := s.ApplyListing(stale); !errors.Is(err, ErrStaleListing) {
+		t.Fatalf("a listing older than the rename: %v, want ErrStaleListing", err)
+	}
+	if _, err := s.Lookup(2, "config.lock"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("config.lock came back: %v", err)
+	}
+	// Asked for after the change, it applies.
+	fresh := stale
+	fresh.LocalSeq = s.FolderSeq(2)
+	if _, err := s.ApplyListing(fresh); err != nil {
+		t.Fatalf("a listing asked for after the rename: %v", err)
+	}
+	// Downloads and listings do not make a listing stale.
+	seq = s.FolderSeq(2)
+	apply(t, s, dirItem(2, "A", "a2"), fileItem(10, "config.lock", `"l1"`, 5))
+	if s.FolderSeq(2) != seq {
+		t.Errorf("a listing counted as a change made here")
+	}
+}

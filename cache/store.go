@@ -66,6 +66,34 @@ type Store struct {
 	// uploading holds the items whose upload is in flight (see MarkUploading).
 	uploadingMu sync.Mutex
 	uploading   map[uint64]bool
+
+	// folderSeqs counts the changes made here (not by listings) to each folder's
+	// children: a listing fetched before such a change is stale (see FolderSeq).
+	seqMu      sync.Mutex
+	folderSeqs map[uint64]uint64
+}
+
+// FolderSeq returns how many times the children of folder dir were changed here (by
+// a local operation or an upload's outcome) since the store was opened. A listing
+// records it before its request and is applied only if it is unchanged then: else
+// the server's answer may predate what was just done (a name moved away here would
+// come back, an upload's new version would be taken for someone else's).
+func (s *Store) FolderSeq(dir uint64) uint64 {
+	s.seqMu.Lock()
+	defer s.seqMu.Unlock()
+	return s.folderSeqs[dir]
+}
+
+func (s *Store) bumpFolder(dir uint64) {
+	if dir == 0 {
+		return
+	}
+	s.seqMu.Lock()
+	defer s.seqMu.Unlock()
+	if s.folderSeqs == nil {
+		s.folderSeqs = make(map[uint64]uint64)
+	}
+	s.folderSeqs[dir]++
 }
 
 // MarkUploading notes that id's content is being uploaded as it is now: meanwhile a

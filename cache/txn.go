@@ -32,6 +32,9 @@ type txn struct {
 	// itemDelta is how many item records this transaction added less those it removed,
 	// added to the stored count once before the commit (see itemcount.go).
 	itemDelta int64
+	// listing: this transaction applies server listings; every other write is a change
+	// made here, counted per folder (Store.FolderSeq).
+	listing bool
 }
 
 func newTxn(s *Store, tx *bolt.Tx) *txn { return &txn{s: s, tx: tx} }
@@ -114,6 +117,19 @@ func (t *txn) hasItem(id uint64) bool {
 }
 
 func (t *txn) putItem(it *Item) error {
+	if err := t.putItemQuiet(it); err != nil {
+		return err
+	}
+	if !t.listing {
+		t.s.bumpFolder(it.Parent)
+		t.s.bumpFolder(it.Local.FromParent)
+	}
+	return nil
+}
+
+// putItemQuiet stores an item without counting a change of its folder: for what the
+// server said (listings, a stat) and for what was downloaded of it.
+func (t *txn) putItemQuiet(it *Item) error {
 	buf := t.values.alloc(encodedItemSize(it))
 	val := appendItem(buf, it)
 	binary.BigEndian.PutUint64(t.key[:], it.ID)
@@ -166,6 +182,9 @@ func (t *txn) putLink(parent uint64, name string, id uint64) error {
 		return fmt.Errorf("cache: link %q in %d: %w", name, parent, err)
 	}
 	t.s.writes.Add(1)
+	if !t.listing {
+		t.s.bumpFolder(parent)
+	}
 	return nil
 }
 
@@ -179,6 +198,9 @@ func (t *txn) deleteLinkIf(parent uint64, name string, id uint64) error {
 	var buf [64]byte
 	if err := t.children().Delete(childKey(buf[:0], parent, name)); err != nil {
 		return fmt.Errorf("cache: unlink %q in %d: %w", name, parent, err)
+	}
+	if !t.listing {
+		t.s.bumpFolder(parent)
 	}
 	return nil
 }

@@ -779,7 +779,9 @@ func (f *Fetcher) transfer(ctx context.Context, st *fileState, x *transfer, gen 
 			<-f.sem
 		}
 	}()
-	path, err := f.cfg.Store.Path(st.id)
+	// Where the server has it: a file renamed here is still at its old place there
+	// until the MOVE is uploaded.
+	path, err := f.cfg.Store.ServerPath(st.id)
 	if err != nil {
 		return fmt.Errorf("hydrate: path of %d: %w", st.id, err)
 	}
@@ -804,6 +806,7 @@ func (f *Fetcher) transfer(ctx context.Context, st *fileState, x *transfer, gen 
 		}()
 	}
 	buf := make([]byte, min(chunkSize, max(x.end-x.pos, 1)))
+	moved := false // the path was asked for again after a 404
 	var lastErr error
 	lastRecord := time.Now()
 	var lockedSince time.Time
@@ -836,6 +839,13 @@ func (f *Fetcher) transfer(ctx context.Context, st *fileState, x *transfer, gen 
 			attempt--
 			continue
 		}
+		if errors.Is(err, davclient.ErrNotFound) && !moved {
+			if p, ok := f.movedMeanwhile(ctx, st.id, path); ok {
+				path, moved = p, true
+				attempt--
+				continue
+			}
+		}
 		if err == nil || errors.Is(err, errFarAhead) || errors.Is(err, errVersionMoved) ||
 			errors.Is(err, davclient.ErrPrecondition) || ctx.Err() != nil {
 			return err
@@ -851,6 +861,29 @@ func (f *Fetcher) transfer(ctx context.Context, st *fileState, x *transfer, gen 
 		lastErr = err
 	}
 	return fmt.Errorf("hydrate: download of %q gave up after %d attempts: %w", path, transferAttempts, lastErr)
+}
+
+// movedMeanwhile gives the server path of id when it is no longer path: the upload of
+// a MOVE made here landed while the file was asked for at its old place (the store
+// learns of it a moment after the server, hence the short waits).
+func (f *Fetcher) movedMeanwhile(ctx context.Context, id uint64, path string) (string, bool) {
+	for i := range 3 {
+		if i > 0 {
+			select {
+			case <-time.After(50 * time.Millisecond):
+			case <-ctx.Done():
+				return "", false
+			}
+		}
+		p, err := f.cfg.Store.ServerPath(id)
+		if err != nil {
+			return "", false
+		}
+		if p != path {
+			return p, true
+		}
+	}
+	return "", false
 }
 
 // waitForLock pauses before the next try of a locked file, with a growing pause, giving
@@ -1217,7 +1250,7 @@ func errBadSum(etag string) error {
 func (f *Fetcher) repairChecksum(st *fileState, gen uint64, etag string, size int64, got string) bool {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	path, err := f.cfg.Store.Path(st.id)
+	path, err := f.cfg.Store.ServerPath(st.id)
 	if err != nil {
 		return false
 	}
@@ -1254,7 +1287,7 @@ func (f *Fetcher) repairChecksum(st *fileState, gen uint64, etag string, size in
 func (f *Fetcher) versionChanged(st *fileState, gen uint64, sentIfMatch bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	path, err := f.cfg.Store.Path(st.id)
+	path, err := f.cfg.Store.ServerPath(st.id)
 	if err == nil {
 		var e davclient.Entry
 		if e, err = f.cfg.Client.Stat(ctx, path); err == nil {

@@ -546,19 +546,36 @@ func (l *Lister) relist(ctx context.Context, dirID uint64, background bool, call
 	if early != nil {
 		offer = early.offer
 	}
-	listing, err := l.fetchFolder(ctx, dirID, path, offer)
-	if err != nil {
-		return err
+	var listing cache.Listing
+	var diff cache.Diff
+	for attempt := 1; ; attempt++ {
+		if listing, err = l.fetchFolder(ctx, dirID, path, offer); err != nil {
+			return err
+		}
+		if early != nil {
+			early.decoded(listing.Children)
+		}
+		diff, err = l.apply(ctx, listing, background)
+		if !errors.Is(err, cache.ErrStaleListing) {
+			break
+		}
+		// Something was done here in the folder while its listing was on the way:
+		// the answer may not show it yet. Ask again; a folder changed here without
+		// pause keeps what the cache has, and the next visit asks again.
+		if attempt == maxStaleRetries {
+			l.Invalidate(dirID)
+			l.log.Debug("listing kept stale by changes made here; the cache's view stays", "op", "list", "path", path)
+			return nil
+		}
+		if path, err = l.cfg.Store.ServerPath(dirID); err != nil {
+			return fmt.Errorf("hydrate: path of folder %d: %w", dirID, err)
+		}
 	}
-	children := listing.Children
-	fetched := time.Now()
-	if early != nil {
-		early.decoded(children)
-	}
-	diff, err := l.apply(ctx, listing, background)
 	if err != nil {
 		return fmt.Errorf("hydrate: store listing of %q: %w", path, err)
 	}
+	children := listing.Children
+	fetched := time.Now()
 	if early != nil {
 		early.committed(children)
 	}
@@ -566,10 +583,14 @@ func (l *Lister) relist(ctx context.Context, dirID uint64, background bool, call
 	return nil
 }
 
+// maxStaleRetries bounds how often a listing made stale by changes here is asked again.
+const maxStaleRetries = 3
+
 // fetchFolder asks the server for a folder's children (Depth 1) at path, telling offer
 // (if set) of each child as it is decoded, and checks the answer describes the folder
 // the cache knows as dirID.
 func (l *Lister) fetchFolder(ctx context.Context, dirID uint64, path string, offer func([]cache.Item)) (cache.Listing, error) {
+	seq := l.cfg.Store.FolderSeq(dirID) // changes made here after this make the answer stale
 	var children []cache.Item
 	self, err := l.cfg.Client.List(ctx, path, func(e davclient.Entry) error {
 		it := itemFromEntry(e, e.FileID)
@@ -601,7 +622,7 @@ func (l *Lister) fetchFolder(ctx context.Context, dirID uint64, path string, off
 	if dirID == l.cfg.RootID {
 		l.noteQuota(self)
 	}
-	return cache.Listing{Dir: itemFromEntry(self, dirID), Children: children}, nil
+	return cache.Listing{Dir: itemFromEntry(self, dirID), Children: children, LocalSeq: seq, CheckLocal: true}, nil
 }
 
 // listed ends a folder's listing once it is stored: the folder is current as of start

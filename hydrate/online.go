@@ -77,9 +77,10 @@ type OnlineConfig struct {
 
 // Online is a circuit breaker in front of the server, shared by the lister, the
 // fetcher, the poller and the uploader: it is a davclient.Interface wrapping the real
-// client. Calls that fail because the server cannot be reached (no connection, a
-// timeout, 502/503/504 from a proxy) open it, and so does a call waiting long enough
-// that a quick check of the root goes unanswered too. Opening fails the calls still
+// client. Reads (PROPFIND, GET; davclient retried them already) that fail because the
+// server cannot be reached (no connection, a timeout, 502/503/504 from a proxy) open
+// it; a change failing that way, or a call waiting long, makes a quick check of the
+// root first, and opens it only if that goes unanswered too. Opening fails the calls still
 // waiting (uploads excepted: they end on their own), and while open every call fails
 // at once with ErrOffline instead of waiting for the network; callers answer from the
 // cache. One background probe (a Depth-0 PROPFIND of the root, with a capped backoff)
@@ -188,6 +189,17 @@ func (o *Online) start(ctx context.Context, op string, keep bool) (*onlineCall, 
 
 // finish ends a call and returns the error its caller gets.
 func (o *Online) finish(ctx context.Context, c *onlineCall, op string, err error) error {
+	return o.finishAs(ctx, c, op, err, false)
+}
+
+// finishChange is finish for a change (PUT, MKCOL, MOVE, DELETE): sent once, never
+// retried by davclient, and a lost answer or a 503 to one upload says little of the
+// server, so its failure only starts a check of the root, which decides.
+func (o *Online) finishChange(ctx context.Context, c *onlineCall, op string, err error) error {
+	return o.finishAs(ctx, c, op, err, true)
+}
+
+func (o *Online) finishAs(ctx context.Context, c *onlineCall, op string, err error, confirm bool) error {
 	c.watch.Stop()
 	o.mu.Lock()
 	delete(o.calls, c)
@@ -195,6 +207,10 @@ func (o *Online) finish(ctx context.Context, c *onlineCall, op string, err error
 	o.mu.Unlock()
 	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(c.ctx), errWentOffline) {
 		return &offlineError{op: op, since: since, cause: err}
+	}
+	if confirm && unreachable(err) {
+		o.suspect()
+		return err
 	}
 	return o.note(op, err)
 }
@@ -411,7 +427,7 @@ func (o *Online) Put(ctx context.Context, path string, body io.Reader, size int6
 	}
 	defer c.cancel(nil)
 	r, err := o.cfg.Client.Put(c.ctx, path, body, size, opt)
-	return r, o.finish(ctx, c, "put", err)
+	return r, o.finishChange(ctx, c, "put", err)
 }
 
 func (o *Online) UploadChunked(ctx context.Context, path string, r io.ReaderAt, size int64, opt davclient.ChunkedOptions) (davclient.PutResult, error) {
@@ -421,7 +437,7 @@ func (o *Online) UploadChunked(ctx context.Context, path string, r io.ReaderAt, 
 	}
 	defer c.cancel(nil)
 	res, err := o.cfg.Client.UploadChunked(c.ctx, path, r, size, opt)
-	return res, o.finish(ctx, c, "upload", err)
+	return res, o.finishChange(ctx, c, "upload", err)
 }
 
 func (o *Online) Mkcol(ctx context.Context, path string) (uint64, error) {
@@ -431,7 +447,7 @@ func (o *Online) Mkcol(ctx context.Context, path string) (uint64, error) {
 	}
 	defer c.cancel(nil)
 	id, err := o.cfg.Client.Mkcol(c.ctx, path)
-	return id, o.finish(ctx, c, "mkcol", err)
+	return id, o.finishChange(ctx, c, "mkcol", err)
 }
 
 func (o *Online) Move(ctx context.Context, from, to string, overwrite bool, ifMatch string) error {
@@ -440,7 +456,7 @@ func (o *Online) Move(ctx context.Context, from, to string, overwrite bool, ifMa
 		return err
 	}
 	defer c.cancel(nil)
-	return o.finish(ctx, c, "move", o.cfg.Client.Move(c.ctx, from, to, overwrite, ifMatch))
+	return o.finishChange(ctx, c, "move", o.cfg.Client.Move(c.ctx, from, to, overwrite, ifMatch))
 }
 
 func (o *Online) Copy(ctx context.Context, from, to string, overwrite bool) (uint64, error) {
@@ -459,7 +475,7 @@ func (o *Online) Delete(ctx context.Context, path string, ifMatch string) error 
 		return err
 	}
 	defer c.cancel(nil)
-	return o.finish(ctx, c, "delete", o.cfg.Client.Delete(c.ctx, path, ifMatch))
+	return o.finishChange(ctx, c, "delete", o.cfg.Client.Delete(c.ctx, path, ifMatch))
 }
 
 func (o *Online) RecalculateChecksum(ctx context.Context, path string) (string, error) {

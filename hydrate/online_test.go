@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -16,10 +17,12 @@ import (
 // flakyClient answers Stat as its current mode says; every other method is unused.
 type flakyClient struct {
 	davclient.Interface
-	mu    sync.Mutex
-	fail  error // nil: answer
-	hang  bool  // take the request, never answer
-	calls atomic.Int64
+	mu   sync.Mutex
+	fail error // nil: answer
+	hang bool  // take the request, never answer
+	// putFail is what Put fails with.
+	putFail error
+	calls   atomic.Int64
 }
 
 func (c *flakyClient) Stat(ctx context.Context, path string) (davclient.Entry, error) {
@@ -35,6 +38,11 @@ func (c *flakyClient) Stat(ctx context.Context, path string) (davclient.Entry, e
 		return davclient.Entry{}, err
 	}
 	return davclient.Entry{IsDir: true}, nil
+}
+
+// Put fails as its own mode says: a change the server did not take.
+func (c *flakyClient) Put(ctx context.Context, path string, body io.Reader, size int64, opt davclient.PutOptions) (davclient.PutResult, error) {
+	return davclient.PutResult{}, c.putFail
 }
 
 func (c *flakyClient) setFail(err error) {
@@ -196,4 +204,35 @@ func (c *slowListClient) List(ctx context.Context, path string, fn func(davclien
 		return davclient.Entry{}, ctx.Err()
 	}
 	return davclient.Entry{IsDir: true}, nil
+}
+
+// A change whose answer was lost, or that a proxy refused, opens the breaker only if a
+// check of the root goes unanswered too.
+func TestOnlineChangeFailureIsConfirmedFirst(t *testing.T) {
+	c := &flakyClient{putFail: &davclient.Error{Op: "put", Status: 503, Kind: davclient.ErrTransient}}
+	o := NewOnline(OnlineConfig{Client: c, Logger: slog.New(slog.DiscardHandler), ProbeMin: time.Hour})
+	defer o.Close()
+	if _, err := o.Put(context.Background(), "a", nil, 0, davclient.PutOptions{}); errors.Is(err, ErrOffline) || err == nil {
+		t.Fatalf("put: %v, want its own failure", err)
+	}
+	eventually(t, func() bool { return c.calls.Load() > 0 }) // the check was made
+	time.Sleep(20 * time.Millisecond)
+	if _, off := o.OfflineSince(); off {
+		t.Fatal("a 503 to one PUT of a server that answers opened the breaker")
+	}
+
+	c.setFail(errRefused)
+	c.putFail = errRefused
+	o.Put(context.Background(), "a", nil, 0, davclient.PutOptions{})
+	eventually(t, func() bool { _, off := o.OfflineSince(); return off })
+}
+
+func eventually(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -494,6 +494,8 @@ func (u *Uploader) remove(ctx context.Context, it *cache.Item) error {
 	u.log.Debug("delete", "op", "upload", "fileid", it.ID, "path", p, "if_match", ifMatch, "err", err)
 	switch {
 	case err == nil, errors.Is(err, davclient.ErrNotFound):
+	case errors.Is(err, davclient.ErrPrecondition) && u.weakForNow(ctx, p, ifMatch):
+		return errWeakForNow
 	case errors.Is(err, davclient.ErrPrecondition):
 		u.log.Warn("not deleted on the server: it changed there since it was last seen; it comes back",
 			"op", "delete", "path", p, "fileid", it.ID)
@@ -523,6 +525,11 @@ func (u *Uploader) move(ctx context.Context, it *cache.Item) error {
 	case err == nil:
 		return u.cfg.Store.CompleteMove(it.ID, it.Parent, it.Name)
 	case errors.Is(err, davclient.ErrNotFound):
+		if u.landed(ctx, it, to) {
+			// Our own MOVE took effect and its answer was lost: this is its retry.
+			u.log.Info("the server has the item where it was moved already", "op", "move", "from", from, "to", to)
+			return u.cfg.Store.CompleteMove(it.ID, it.Parent, it.Name)
+		}
 		// The server removed it meanwhile. Local changes become a conflict copy; an
 		// unchanged item simply goes, as it did on the server.
 		if it.Local.Flags&cache.LocalDirty != 0 {
@@ -535,6 +542,22 @@ func (u *Uploader) move(ctx context.Context, it *cache.Item) error {
 		return u.refuse(it, err)
 	}
 	return err
+}
+
+// landed reports whether the server has the item at to: the same file id, or where
+// the server has none, a file of the same ETag and size, or a folder.
+func (u *Uploader) landed(ctx context.Context, it *cache.Item, to string) bool {
+	e, err := u.cfg.Client.Stat(ctx, to)
+	if err != nil || e.IsDir != it.IsDir {
+		return false
+	}
+	if id := it.ServerFileID(); id != 0 && e.FileID != 0 {
+		return e.FileID == id
+	}
+	if it.IsDir {
+		return true // folders of one name become one, as when a MKCOL finds one there
+	}
+	return e.ETag != "" && davclient.SameVersion(e.ETag, it.ETag) && e.Size == it.Size
 }
 
 // forget drops an item the server removed and that has nothing only here.
@@ -627,6 +650,14 @@ func (u *Uploader) upload(ctx context.Context, it *cache.Item) error {
 	if !it.Local.HasLocalContent() || it.Local.Flags&(cache.LocalDeleted|cache.LocalMoved) != 0 {
 		return u.cfg.Store.Requeue(it.ID) // its work changed: the next pass does it in order
 	}
+	if v, ok, err := u.cfg.Store.QueuedVacater(it.Parent, it.Name); err != nil {
+		return err
+	} else if ok && v != it.ID {
+		// Renamed since the pass looked, onto a place the server still has another
+		// item at (an editor's save): that item goes first, in the next pass.
+		u.Wake()
+		return u.cfg.Store.Requeue(it.ID)
+	}
 	p, err := u.targetPath(it)
 	if err != nil {
 		return err
@@ -669,6 +700,8 @@ func (u *Uploader) upload(ctx context.Context, it *cache.Item) error {
 	u.log.Debug("put", "op", "upload", "fileid", it.ID, "path", p, "flags", it.Local.Flags, "if_match", opt.IfMatch, "if_none_match", opt.IfNoneMatchAny, "err", err)
 	switch {
 	case err == nil:
+	case errors.Is(err, davclient.ErrPrecondition) && opt.IfMatch != "" && u.weakForNow(ctx, p, opt.IfMatch):
+		return errWeakForNow
 	case errors.Is(err, davclient.ErrPrecondition):
 		return u.precondition(ctx, it, p, snap, sum)
 	case errors.Is(err, davclient.ErrNotFound) && !isNew:
@@ -724,11 +757,45 @@ func (u *Uploader) finish(ctx context.Context, it *cache.Item, snap *snapshot, r
 // otherwise both versions are kept.
 func (u *Uploader) precondition(ctx context.Context, it *cache.Item, p string, snap *snapshot, sum string) error {
 	e, err := u.cfg.Client.Stat(ctx, p)
-	if err == nil && !e.IsDir && e.Size == snap.size && strings.EqualFold(sha1Of(e.Checksums), sum) {
+	if err == nil && !e.IsDir && e.Size == snap.size && u.hasBytes(ctx, p, &e, sum) {
 		u.log.Info("the server already has these bytes; adopted", "op", "upload", "path", p, "etag", e.ETag)
 		return u.finish(ctx, it, snap, davclient.PutResult{ETag: e.ETag, FileID: e.FileID}, sum)
 	}
 	return u.conflict(it, "the server's copy changed while it was changed here")
+}
+
+// maxCompareDownload bounds what is downloaded to tell whether a server without
+// checksums has our bytes; a larger file becomes a conflict copy.
+const maxCompareDownload = 16 << 20
+
+// hasBytes reports whether the server's file e at p has SHA1 sum: by its checksum, or
+// on a server that keeps none (generic WebDAV) by reading it.
+func (u *Uploader) hasBytes(ctx context.Context, p string, e *davclient.Entry, sum string) bool {
+	if have := sha1Of(e.Checksums); have != "" || e.Size > maxCompareDownload {
+		return strings.EqualFold(have, sum)
+	}
+	resp, err := u.cfg.Client.Get(ctx, p, davclient.GetOptions{})
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	h := sha1.New()
+	n, err := io.Copy(h, io.LimitReader(resp.Body, e.Size+1))
+	if err != nil || n != e.Size || !davclient.SameVersion(resp.ETag, e.ETag) {
+		return false
+	}
+	return hex.EncodeToString(h.Sum(nil)) == strings.ToLower(sum)
+}
+
+// errWeakForNow: a condition failed only because the server calls the version it still
+// has weak for now (Apache, within a second of a change: a weak ETag never matches an
+// If-Match). Retried once the tag is strong again.
+var errWeakForNow = errors.New("hydrate: the server's ETag of the file is weak for a moment (changed within the last second); retried")
+
+// weakForNow reports whether a 412 for If-Match sent is such a refusal.
+func (u *Uploader) weakForNow(ctx context.Context, p, sent string) bool {
+	e, err := u.cfg.Client.Stat(ctx, p)
+	return err == nil && davclient.IsWeak(e.ETag) && davclient.SameVersion(e.ETag, sent)
 }
 
 // conflict keeps the local version as "<name> (conflicted copy YYYY-MM-DD HHMMSS).<ext>"

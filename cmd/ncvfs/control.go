@@ -35,6 +35,20 @@ func findMount(arg string) (control.Target, error) {
 	return t, err
 }
 
+// ask sends op about t's path to the daemon of its mount, with args (nil: none), and
+// decodes the answer into out; progress, if not nil, gets the events before it.
+func ask(ctx context.Context, t control.Target, op string, args any, progress func(json.RawMessage), out any) error {
+	req := control.Request{Op: op, Path: t.Rel}
+	if args != nil {
+		raw, err := json.Marshal(args)
+		if err != nil {
+			return fmt.Errorf("%s: %w", op, err)
+		}
+		req.Args = raw
+	}
+	return control.Call(ctx, t, req, progress, out)
+}
+
 // signalContext ends on Ctrl-C or SIGTERM, which also cancels the daemon's work.
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -85,7 +99,7 @@ func cmdStatus(args []string, stdout io.Writer) error {
 	ctx, stop := signalContext()
 	defer stop()
 	var st control.Status
-	if err := control.Call(ctx, t, control.Request{Op: control.OpStatus, Path: t.Rel}, nil, &st); err != nil {
+	if err := ask(ctx, t, control.OpStatus, nil, nil, &st); err != nil {
 		return err
 	}
 	if *asJSON {
@@ -184,10 +198,6 @@ listed). On a read-only mount there is nothing to flush (exit 0).`}
 	if *timeout > 0 {
 		fa.Timeout = timeout.String()
 	}
-	rawArgs, err := json.Marshal(fa)
-	if err != nil {
-		return err
-	}
 	started := time.Now()
 	last := ""
 	progress := func(data json.RawMessage) {
@@ -208,7 +218,7 @@ listed). On a read-only mount there is nothing to flush (exit 0).`}
 		}
 	}
 	var res control.FlushResult
-	err = control.Call(ctx, t, control.Request{Op: control.OpFlush, Path: t.Rel, Args: rawArgs}, progress, &res)
+	err = ask(ctx, t, control.OpFlush, fa, progress, &res)
 	if err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("flush interrupted; the uploads go on in the background")
@@ -273,7 +283,7 @@ line: the copy's path, the original's path, and when the conflict was found.
 	ctx, stop := signalContext()
 	defer stop()
 	var res control.ConflictsReply
-	if err := control.Call(ctx, t, control.Request{Op: control.OpConflicts, Path: t.Rel}, nil, &res); err != nil {
+	if err := ask(ctx, t, control.OpConflicts, nil, nil, &res); err != nil {
 		return err
 	}
 	if *asJSON {

@@ -28,10 +28,6 @@ The same as: setfattr -n user.ncvfs.pin -v alwayslocal PATH.`}
 	if err != nil {
 		return err
 	}
-	raw, err := json.Marshal(control.PinArgs{Wait: *wait})
-	if err != nil {
-		return err
-	}
 	ctx, stop := signalContext()
 	defer stop()
 	for _, p := range pos {
@@ -56,7 +52,7 @@ The same as: setfattr -n user.ncvfs.pin -v alwayslocal PATH.`}
 			}
 		}
 		var pr control.PinProgress
-		if err := control.Call(ctx, t, control.Request{Op: control.OpPin, Path: t.Rel, Args: raw}, progress, &pr); err != nil {
+		if err := ask(ctx, t, control.OpPin, control.PinArgs{Wait: *wait}, progress, &pr); err != nil {
 			if ctx.Err() != nil {
 				return fmt.Errorf("pin --wait interrupted; %s stays pinned and is downloaded in the background", p)
 			}
@@ -89,7 +85,7 @@ its own, "unspecified". The same as: setfattr -x user.ncvfs.pin PATH.`}
 			return err
 		}
 		var is control.ItemStatus
-		if err := control.Call(ctx, t, control.Request{Op: control.OpUnpin, Path: t.Rel}, nil, &is); err != nil {
+		if err := ask(ctx, t, control.OpUnpin, nil, nil, &is); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "unpinned %s: %s\n", p, is.Pin)
@@ -115,10 +111,6 @@ open or being downloaded, and pinned files are kept, each listed on stderr.`}
 	if *older > 0 {
 		fa.OlderThan = older.String()
 	}
-	raw, err := json.Marshal(fa)
-	if err != nil {
-		return err
-	}
 	ctx, stop := signalContext()
 	defer stop()
 	for _, p := range pos {
@@ -127,7 +119,7 @@ open or being downloaded, and pinned files are kept, each listed on stderr.`}
 			return err
 		}
 		var res control.FreeResult
-		if err := control.Call(ctx, t, control.Request{Op: control.OpFree, Path: t.Rel, Args: raw}, nil, &res); err != nil {
+		if err := ask(ctx, t, control.OpFree, fa, nil, &res); err != nil {
 			return err
 		}
 		for _, s := range res.Skipped {

@@ -34,6 +34,14 @@ type Fault struct {
 	StallAfter int64
 	// Abort drops the connection without any answer.
 	Abort bool
+	// CutRequestAfter > 0 reads that many bytes of the request body, then drops the
+	// connection without an answer: an upload cut while the server received it (nothing
+	// is stored, as Nextcloud stores nothing of a short body).
+	CutRequestAfter int64
+	// DropAnswer serves the request in full (a PUT stores its file, a MOVE moves) and
+	// then drops the connection instead of answering: the client cannot tell whether
+	// its request took effect.
+	DropAnswer bool
 	// Delay sleeps before serving; a request cancelled meanwhile gets no answer.
 	Delay time.Duration
 	// BytesPerSecond > 0 throttles the response body.
@@ -82,6 +90,7 @@ type faultAction struct {
 	cutAfter   int64
 	stallAfter int64
 	bps        int64
+	dropAnswer bool
 }
 
 func (fs *faultSet) match(r *http.Request) (act faultAction, any bool) {
@@ -104,7 +113,7 @@ func (fs *faultSet) match(r *http.Request) (act faultAction, any bool) {
 		}
 		any = true
 		act.delay += f.Delay
-		if act.answer == nil && (f.Status != 0 || f.Body != nil || f.Abort) {
+		if act.answer == nil && (f.Status != 0 || f.Body != nil || f.Abort || f.CutRequestAfter > 0) {
 			c := *f
 			act.answer = &c
 		}
@@ -117,17 +126,20 @@ func (fs *faultSet) match(r *http.Request) (act faultAction, any bool) {
 		if f.BytesPerSecond > 0 && (act.bps == 0 || f.BytesPerSecond < act.bps) {
 			act.bps = f.BytesPerSecond
 		}
+		act.dropAnswer = act.dropAnswer || f.DropAnswer
 	}
 	return act, any
 }
 
 // applyFaults runs the matching faults. It returns the writer to serve through, and
-// false when the request has been answered (or dropped) already.
-func (s *Server) applyFaults(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, bool) {
+// false when the request has been answered (or dropped) already. With drop set the
+// caller serves through w and then drops the connection (DropAnswer).
+func (s *Server) applyFaults(w http.ResponseWriter, r *http.Request, rec *statusRecorder) (_ http.ResponseWriter, proceed, drop bool) {
 	act, any := s.faults.match(r)
 	if !any {
-		return w, true
+		return w, true, false
 	}
+	rec.fault = true
 	s.log.Info("davtest: fault", "op", r.Method, "path", r.URL.Path)
 	if act.delay > 0 {
 		t := time.NewTimer(act.delay)
@@ -135,7 +147,7 @@ func (s *Server) applyFaults(w http.ResponseWriter, r *http.Request) (http.Respo
 		case <-t.C:
 		case <-r.Context().Done():
 			t.Stop()
-			return nil, false
+			return nil, false, false
 		}
 	}
 	if f := act.answer; f != nil {
@@ -143,19 +155,31 @@ func (s *Server) applyFaults(w http.ResponseWriter, r *http.Request) (http.Respo
 		case f.Abort:
 			// net/http closes the connection without writing what was buffered.
 			panic(http.ErrAbortHandler)
+		case f.CutRequestAfter > 0:
+			if r.Body != nil {
+				_, _ = io.CopyN(io.Discard, r.Body, f.CutRequestAfter)
+			}
+			panic(http.ErrAbortHandler)
 		case f.Body != nil:
 			status := f.Status
 			if status == 0 {
 				status = http.StatusMultiStatus
 			}
+			rec.status = status
 			w.Header().Set("Content-Type", "application/xml; charset=utf-8")
 			w.WriteHeader(status)
 			_, _ = w.Write(f.Body)
 		default:
+			rec.status = f.Status
 			writeDavError(w, &davError{status: f.Status, exception: exceptionFor(f.Status),
 				message: "fault injected by the test server"})
 		}
-		return nil, false
+		return nil, false, false
+	}
+	if act.dropAnswer {
+		// Nothing of the answer reaches the connection; the caller drops it after
+		// the request has been served.
+		return &dropWriter{header: http.Header{}}, true, true
 	}
 	if act.cutAfter > 0 {
 		w = &cutWriter{ResponseWriter: w, left: act.cutAfter}
@@ -166,8 +190,16 @@ func (s *Server) applyFaults(w http.ResponseWriter, r *http.Request) (http.Respo
 	if act.bps > 0 {
 		w = &throttleWriter{ResponseWriter: w, ctx: r.Context(), bps: act.bps, start: time.Now()}
 	}
-	return w, true
+	return w, true, false
 }
+
+// dropWriter swallows an answer that is never sent (DropAnswer).
+type dropWriter struct{ header http.Header }
+
+func (w *dropWriter) Header() http.Header         { return w.header }
+func (w *dropWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (w *dropWriter) WriteHeader(int)             {}
+func (w *dropWriter) Flush()                      {}
 
 func flush(w http.ResponseWriter) {
 	if f, ok := w.(http.Flusher); ok {
@@ -310,12 +342,15 @@ func (s *Server) Counts() Counts {
 	return c
 }
 
-// ResetCounts zeroes the counters. Requests in flight are counted in the new period
+// ResetCounts zeroes the counters and empties the request record. Requests in flight are counted in the new period
 // when they end.
 func (s *Server) ResetCounts() {
 	s.stats.mu.Lock()
-	defer s.stats.mu.Unlock()
 	s.stats.requests, s.stats.resp, s.stats.reqBody = nil, nil, nil
+	s.stats.mu.Unlock()
+	s.recMu.Lock()
+	s.requests = nil
+	s.recMu.Unlock()
 }
 
 // countingWriter counts response body bytes.

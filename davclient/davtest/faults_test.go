@@ -219,6 +219,46 @@ func TestFaultFor(t *testing.T) {
 	wantStatus(t, resp, body, http.StatusOK)
 }
 
+func TestFaultCutRequestAfter(t *testing.T) {
+	s := newTestServer(t, Options{RecordRequests: true})
+	remove := s.AddFault(Fault{Method: "PUT", CutRequestAfter: 1000})
+	body := strings.Repeat("x", 200_000)
+	if _, err := http.DefaultClient.Do(req(t, s, http.MethodPut, "/remote.php/dav/files/admin/cut.txt", body)); err == nil {
+		t.Fatal("a PUT whose connection was dropped mid-body succeeded")
+	}
+	if _, err := s.Stat("cut.txt"); err == nil {
+		t.Error("a PUT cut mid-body stored a file")
+	}
+	remove()
+	resp, rb := call(t, s, http.MethodPut, "cut.txt", body)
+	wantStatus(t, resp, rb, http.StatusCreated)
+	recs := s.Requests()
+	if len(recs) != 2 || recs[0].Status != 0 || !recs[0].Fault || !recs[0].Dropped ||
+		recs[1].Status != http.StatusCreated || recs[1].Fault || recs[1].Dropped {
+		t.Errorf("request record %+v", recs)
+	}
+}
+
+func TestFaultDropAnswer(t *testing.T) {
+	s := newTestServer(t, Options{RecordRequests: true})
+	defer s.AddFault(Fault{Method: "PUT", DropAnswer: true})()
+	if resp, err := http.DefaultClient.Do(req(t, s, http.MethodPut, "/remote.php/dav/files/admin/kept.txt", "stored")); err == nil {
+		resp.Body.Close()
+		t.Fatalf("the answer reached the client: %s", resp.Status)
+	}
+	if b, err := s.ReadFile("kept.txt"); err != nil || string(b) != "stored" {
+		t.Errorf("the request did not take effect: %q, %v", b, err)
+	}
+	recs := s.Requests()
+	if len(recs) != 1 || recs[0].Status != http.StatusCreated || !recs[0].Dropped || recs[0].Path != "/remote.php/dav/files/admin/kept.txt" {
+		t.Errorf("request record %+v", recs)
+	}
+	s.ResetCounts()
+	if recs := s.Requests(); len(recs) != 0 {
+		t.Errorf("ResetCounts kept %d records", len(recs))
+	}
+}
+
 // Stop refuses connections while the tree still changes through the API; Resume
 // serves the changed tree on the same address.
 func TestStopRefusesAndResumeServesAgain(t *testing.T) {

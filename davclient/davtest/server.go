@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -35,6 +36,9 @@ type Options struct {
 	// DisableDepthInfinity makes "Depth: infinity" act as Depth 1, like a server whose
 	// admin turned infinite PROPFIND off.
 	DisableDepthInfinity bool
+	// RecordRequests keeps a record of every request (see Requests), for tests that
+	// count what reached the server per path. Off by default: it grows without bound.
+	RecordRequests bool
 }
 
 // Server is a running test server. All methods are safe for concurrent use.
@@ -68,6 +72,9 @@ type Server struct {
 
 	stats  stats
 	faults faultSet
+
+	recMu    sync.Mutex
+	requests []RequestRecord
 }
 
 // New starts a server listening on loopback (or opt.Addr).
@@ -193,6 +200,7 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Body = cb
 	}
 	rec := &statusRecorder{}
+	dropped := true // until the handler returns normally
 	defer func() {
 		var in int64
 		if cb != nil {
@@ -200,13 +208,48 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.stats.end(method, cw.n, in)
 		s.log.Debug("davtest: request", "op", method, "path", r.URL.Path, "status", rec.status)
+		if s.opt.RecordRequests {
+			s.record(RequestRecord{Method: method, Path: r.URL.Path, Status: rec.status,
+				Fault: rec.fault, Dropped: dropped})
+		}
 	}()
 
-	out, proceed := s.applyFaults(cw, r)
-	if !proceed {
-		return
+	out, proceed, drop := s.applyFaults(cw, r, rec)
+	if proceed {
+		s.route(rec.wrap(out), r)
 	}
-	s.route(rec.wrap(out), r)
+	if drop {
+		panic(http.ErrAbortHandler)
+	}
+	dropped = false
+}
+
+// RequestRecord is one request the server saw (Options.RecordRequests).
+type RequestRecord struct {
+	Method string
+	Path   string // the decoded URL path
+	// Status is what the server answered, or would have answered had the connection
+	// not been dropped (DropAnswer: the request took effect); 0 when it was dropped
+	// before being served.
+	Status int
+	// Fault: a fault matched the request.
+	Fault bool
+	// Dropped: the connection was dropped instead of answering.
+	Dropped bool
+}
+
+func (s *Server) record(r RequestRecord) {
+	s.recMu.Lock()
+	s.requests = append(s.requests, r)
+	s.recMu.Unlock()
+}
+
+// Requests returns the requests recorded since start or ResetCounts, oldest first
+// (requests in flight are recorded when they end).
+func (s *Server) Requests() []RequestRecord {
+	s.recMu.Lock()
+	defer s.recMu.Unlock()
+	return slices.Clone(s.requests)
 }
 
 // route dispatches by endpoint; faults have been applied already.
@@ -310,6 +353,7 @@ func depthName(h string) string {
 // statusRecorder remembers the status a handler answered, for the request log line.
 type statusRecorder struct {
 	status int
+	fault  bool // a fault matched
 }
 
 func (rec *statusRecorder) wrap(w http.ResponseWriter) http.ResponseWriter {

@@ -293,6 +293,13 @@ func (s *Server) finishUpload(w http.ResponseWriter, r *http.Request, parts []st
 			return
 		}
 	}
+	if strings.EqualFold(strings.TrimSpace(r.Header.Get("Overwrite")), "F") && s.lookupLocked(dst.parts) != nil {
+		// Sabre checks Overwrite before the chunking plugin assembles anything.
+		s.mu.Unlock()
+		writeDavError(w, preconditionFailed("Overwrite",
+			"The destination node already exists, and the overwrite header is set to false", ""))
+		return
+	}
 	parent, derr := s.checkPutLocked(dst, http.Header{}, total)
 	if derr != nil {
 		s.mu.Unlock()

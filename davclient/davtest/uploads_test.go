@@ -111,3 +111,25 @@ func TestChunkedUpdateConditions(t *testing.T) {
 	resp, body = uploadCall(t, s, http.MethodPut, "u2/00001", "x")
 	wantStatus(t, resp, body, http.StatusNotFound)
 }
+
+// Sabre checks Overwrite: F before the chunking plugin assembles the file.
+func TestChunkedUploadOverwriteF(t *testing.T) {
+	s := newTestServer(t, Options{})
+	wireTree(t, s)
+	target := dest(s, "wire/a.txt")
+	before, err := s.ReadFile("wire/a.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, body := uploadCall(t, s, "MKCOL", "up-f", "", "Destination", target)
+	wantStatus(t, resp, body, http.StatusCreated)
+	resp, body = uploadCall(t, s, http.MethodPut, "up-f/00001", "new bytes", "Destination", target)
+	wantStatus(t, resp, body, http.StatusCreated)
+	resp, body = uploadCall(t, s, "MOVE", "up-f/.file", "", "Destination", target, "Overwrite", "F")
+	wantStatus(t, resp, body, http.StatusPreconditionFailed)
+	if after, _ := s.ReadFile("wire/a.txt"); string(after) != string(before) {
+		t.Errorf("Overwrite: F replaced the file: %q", after)
+	}
+	resp, body = uploadCall(t, s, "MOVE", "up-f/.file", "", "Destination", dest(s, "wire/new.txt"), "Overwrite", "F")
+	wantStatus(t, resp, body, http.StatusCreated)
+}
