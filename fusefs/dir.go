@@ -3,6 +3,7 @@ package fusefs
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"syscall"
 
 	"github.com/hanwen/go-fuse/v2/fs"
@@ -26,12 +27,17 @@ func (d *Dir) fresh(ctx context.Context) error {
 	if err == nil || !errors.Is(err, davclient.ErrTransient) {
 		return err
 	}
+	// Offline, the breaker logged it once; a line per lookup would drown the log.
+	level := slog.LevelWarn
+	if errors.Is(err, hydrate.ErrOffline) {
+		level = slog.LevelDebug
+	}
 	it, gerr := d.fsys.cfg.Store.Get(d.id)
 	if gerr != nil || it.ListedETag == "" {
-		d.fsys.log.Warn("folder cannot be listed: server unreachable", "op", "list", "fileid", d.id, "err", err)
+		d.fsys.log.Log(ctx, level, "folder cannot be listed: server unreachable", "op", "list", "fileid", d.id, "err", err)
 		return err
 	}
-	d.fsys.log.Warn("server unreachable, showing the cached listing", "op", "list", "fileid", d.id, "err", err)
+	d.fsys.log.Log(ctx, level, "server unreachable, showing the cached listing", "op", "list", "fileid", d.id, "err", err)
 	return nil
 }
 

@@ -21,7 +21,11 @@
 // its items wait for its commit if they miss the cache. All of them honour interrupts
 // (the request context) and return EINTR, while the shared listing goes on for other
 // callers. If the server cannot be reached, a folder that was listed before is served
-// from the cache (and the failure logged); a folder never listed fails with EIO. Getattr
+// from the cache (and the failure logged); a folder never listed fails with EIO, or
+// with EHOSTUNREACH once hydrate's breaker says the mount is offline: from then on
+// nothing waits for the network, and a read of bytes not local fails at once with
+// EHOSTUNREACH ("No route to host" says what is wrong; EIO is kept for bytes that
+// cannot be trusted). Getattr
 // and Statfs send no request (Getattr of an item shown from a listing still arriving
 // waits for that listing's commit).
 //

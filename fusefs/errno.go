@@ -17,6 +17,10 @@ func toErrno(err error) syscall.Errno {
 		return 0
 	case errors.Is(err, context.Canceled):
 		return syscall.EINTR
+	case errors.Is(err, hydrate.ErrOffline):
+		// "No route to host": says what is wrong, unlike EIO, which ncvfs keeps for
+		// bytes that cannot be trusted (bad checksums, a failing disk).
+		return syscall.EHOSTUNREACH
 	case errors.Is(err, cache.ErrNotFound), errors.Is(err, davclient.ErrNotFound):
 		return syscall.ENOENT
 	case errors.Is(err, cache.ErrExists):

@@ -896,8 +896,8 @@ func (f *Fetcher) transfer(ctx context.Context, st *fileState, x *transfer, gen 
 			f.noteWriteError(err)
 			return err // the local disk failed: retrying will not help
 		}
-		if !errors.Is(err, davclient.ErrTransient) {
-			return err
+		if !errors.Is(err, davclient.ErrTransient) || errors.Is(err, ErrOffline) {
+			return err // offline: fail now, the probe tells when trying makes sense again
 		}
 		lastErr = err
 	}

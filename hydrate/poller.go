@@ -39,6 +39,8 @@ type Poller struct {
 	passMu sync.Mutex
 	retry  map[uint64]struct{} // under passMu: folders a pass could not bring up to date
 
+	kick chan struct{} // Kick: a pass now rather than at the end of the interval
+
 	stopOnce sync.Once
 	cancel   context.CancelFunc
 	done     chan struct{}
@@ -49,7 +51,16 @@ func NewPoller(l *Lister, interval time.Duration) *Poller {
 	if interval <= 0 {
 		interval = DefaultPollInterval
 	}
-	return &Poller{l: l, interval: interval, retry: make(map[uint64]struct{})}
+	return &Poller{l: l, interval: interval, retry: make(map[uint64]struct{}), kick: make(chan struct{}, 1)}
+}
+
+// Kick asks for a pass now (the server is back after being offline: what changed
+// there meanwhile should show without waiting out the interval). Never blocks.
+func (p *Poller) Kick() {
+	select {
+	case p.kick <- struct{}{}:
+	default:
+	}
 }
 
 // Start polls every interval (counted from the end of the previous pass, so passes never
@@ -83,6 +94,8 @@ func (p *Poller) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-p.kick:
+			t.Stop() // since Go 1.23 no stale tick is left in t.C after Stop
 		}
 		err := p.Poll(ctx)
 		switch {

@@ -70,7 +70,8 @@ With a PATH below the mount point, also that file's or folder's state:
   error      the server refused its upload (see the message)
 
 --json prints one JSON object with these fields:
-  server_url, user, dialect, mount_point, read_only (bool), items,
+  server_url, user, dialect, connection ("online" or "offline"),
+  offline_since (RFC 3339, only while offline), mount_point, read_only (bool), items,
   cache_bytes, cache_files, cache_budget_bytes, min_free_bytes,
   upload_queue, dirty, uploading, upload_errors ([{path, error}]),
   last_upload_error (while uploads are retried), conflicts,
@@ -121,6 +122,12 @@ func printStatus(w io.Writer, st *control.Status) {
 	}
 	fmt.Fprintf(w, "Server:          %s (user %s, %s)\n", st.ServerURL, st.User, st.Dialect)
 	fmt.Fprintf(w, "Mount point:     %s (%s)\n", st.MountPoint, mode)
+	if st.OfflineSince != nil {
+		fmt.Fprintf(w, "Connection:      offline since %s (server unreachable; working from the cache)\n",
+			st.OfflineSince.Local().Format("2006-01-02 15:04:05"))
+	} else if st.Connection != "" {
+		fmt.Fprintf(w, "Connection:      %s\n", st.Connection)
+	}
 	fmt.Fprintf(w, "Items known:     %d\n", st.Items)
 	fmt.Fprintf(w, "Cache:           %s in %d files, budget %s (keeping %s free on its disk)\n",
 		humanBytes(st.CacheBytes), st.CacheFiles, humanBytes(st.CacheBudgetBytes), humanBytes(st.MinFreeBytes))

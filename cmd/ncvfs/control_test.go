@@ -366,3 +366,22 @@ func TestRefusedChangeIsReportedByStatusAndFlush(t *testing.T) {
 		t.Errorf("status text does not show the refusal:\n%s", out)
 	}
 }
+
+// status says whether the mount reaches the server, and since when it does not.
+func TestPrintStatusConnection(t *testing.T) {
+	var b bytes.Buffer
+	printStatus(&b, &control.Status{Connection: "online"})
+	if !strings.Contains(b.String(), "Connection:      online\n") {
+		t.Errorf("online:\n%s", b.String())
+	}
+	b.Reset()
+	since := time.Date(2026, 1, 2, 3, 4, 5, 0, time.Local)
+	printStatus(&b, &control.Status{Connection: "offline", OfflineSince: &since})
+	if !strings.Contains(b.String(), "Connection:      offline since 2026-01-02 03:04:05") {
+		t.Errorf("offline:\n%s", b.String())
+	}
+	raw, err := json.Marshal(control.Status{Connection: "offline", OfflineSince: &since})
+	if err != nil || !bytes.Contains(raw, []byte(`"connection":"offline","offline_since":"2026-01-02T03:04:05`)) {
+		t.Errorf("json: %s, %v", raw, err)
+	}
+}

@@ -258,3 +258,36 @@ func TestFaultDropAnswer(t *testing.T) {
 		t.Errorf("ResetCounts kept %d records", len(recs))
 	}
 }
+
+// Stop refuses connections while the tree still changes through the API; Resume
+// serves the changed tree on the same address.
+func TestStopRefusesAndResumeServesAgain(t *testing.T) {
+	s := newTestServer(t, Options{})
+	wireTree(t, s)
+	url := s.URL()
+	s.Stop()
+	s.Stop() // harmless twice
+	r, err := http.NewRequest(http.MethodGet, s.FilesURL()+"wire/a.txt", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.SetBasicAuth(testUser, testPass)
+	if resp, err := http.DefaultClient.Do(r); err == nil {
+		resp.Body.Close()
+		t.Fatalf("a stopped server answered %d", resp.StatusCode)
+	}
+	if _, err := s.WriteFile("wire/a.txt", []byte("changed while away"), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	if s.URL() != url {
+		t.Fatalf("URL %s after Resume, was %s", s.URL(), url)
+	}
+	resp, body := call(t, s, http.MethodGet, "wire/a.txt", "")
+	wantStatus(t, resp, body, http.StatusOK)
+	if body != "changed while away" {
+		t.Fatalf("body %q after Resume", body)
+	}
+}

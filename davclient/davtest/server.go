@@ -43,12 +43,16 @@ type Options struct {
 
 // Server is a running test server. All methods are safe for concurrent use.
 type Server struct {
-	opt    Options
-	log    *slog.Logger
-	ln     net.Listener
-	srv    *http.Server
-	url    string
-	served chan struct{}
+	opt Options
+	log *slog.Logger
+	url string
+
+	// netMu guards the listener and the http.Server, which Stop and Resume replace.
+	netMu   sync.Mutex
+	ln      net.Listener
+	srv     *http.Server
+	served  chan struct{}
+	stopped bool
 
 	// filesPath is the decoded files endpoint ("/remote.php/dav/files/<id>"), filesHref
 	// the same percent-encoded, as hrefs carry it.
@@ -100,7 +104,6 @@ func New(opt Options) (*Server, error) {
 		filesPath: "/remote.php/dav/files/" + opt.UserID,
 		uploads:   map[string]*upload{},
 		nextID:    99, // so the root is 100 and ids never look like indexes
-		served:    make(chan struct{}),
 	}
 	s.filesHref = encodePath(s.filesPath)
 	now := time.Now()
@@ -110,16 +113,53 @@ func New(opt Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("davtest: listen %s: %w", opt.Addr, err)
 	}
-	s.ln = ln
 	s.url = "http://" + ln.Addr().String()
+	s.serveLocked(ln)
+	return s, nil
+}
+
+// serveLocked serves on ln until Close or Stop. Caller holds netMu (or owns s alone).
+func (s *Server) serveLocked(ln net.Listener) {
+	s.ln = ln
 	s.srv = &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 30 * time.Second}
+	srv, served := s.srv, make(chan struct{})
+	s.served = served
 	go func() {
-		defer close(s.served)
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		defer close(served)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("davtest: serve", "err", err)
 		}
 	}()
-	return s, nil
+}
+
+// Stop makes the server go away as a real one does: open connections drop and new
+// ones are refused. The tree stays, and the API (WriteFile, ...) still changes it, as
+// another client would meanwhile; Resume answers again on the same address.
+func (s *Server) Stop() {
+	s.netMu.Lock()
+	defer s.netMu.Unlock()
+	if s.stopped {
+		return
+	}
+	_ = s.srv.Close()
+	<-s.served
+	s.stopped = true
+}
+
+// Resume answers again, on the address it had, after Stop.
+func (s *Server) Resume() error {
+	s.netMu.Lock()
+	defer s.netMu.Unlock()
+	if !s.stopped {
+		return nil
+	}
+	ln, err := net.Listen("tcp", s.ln.Addr().String())
+	if err != nil {
+		return fmt.Errorf("davtest: listen again on %s: %w", s.ln.Addr(), err)
+	}
+	s.stopped = false
+	s.serveLocked(ln)
+	return nil
 }
 
 // URL is the base URL, e.g. http://127.0.0.1:PORT (no trailing slash).
@@ -133,8 +173,14 @@ func (s *Server) UserID() string { return s.opt.UserID }
 
 // Close stops the server and drops open connections.
 func (s *Server) Close() {
+	s.netMu.Lock()
+	defer s.netMu.Unlock()
+	if s.stopped {
+		return
+	}
 	_ = s.srv.Close()
 	<-s.served
+	s.stopped = true
 }
 
 // Handler serves the whole server, for a caller that runs its own http.Server.

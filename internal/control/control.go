@@ -77,11 +77,15 @@ const (
 // Status is the reply to OpStatus. Its JSON field names are stable: `ncvfs status
 // --json` prints it as it is.
 type Status struct {
-	ServerURL  string `json:"server_url"`
-	User       string `json:"user"`
-	Dialect    string `json:"dialect"`
-	MountPoint string `json:"mount_point"`
-	ReadOnly   bool   `json:"read_only"`
+	ServerURL string `json:"server_url"`
+	User      string `json:"user"`
+	Dialect   string `json:"dialect"`
+	// Connection is "online" or "offline"; OfflineSince says since when the server
+	// cannot be reached (absent while online).
+	Connection   string     `json:"connection"`
+	OfflineSince *time.Time `json:"offline_since,omitempty"`
+	MountPoint   string     `json:"mount_point"`
+	ReadOnly     bool       `json:"read_only"`
 	// Items is the number of files and folders known (listed) so far.
 	Items int `json:"items"`
 	// CacheBytes of downloaded content are kept, in CacheFiles files; the budget is

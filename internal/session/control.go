@@ -118,6 +118,10 @@ func (s *Session) ctlStatus(ctx context.Context, req control.Request, _ func(any
 		ServerURL: s.url, User: s.user, Dialect: s.Info.Dialect.String(), MountPoint: s.canonMP,
 		ReadOnly: s.Uploader == nil, UploadErrors: []control.UploadError{},
 		CacheBudgetBytes: s.Budget.MaxBytes, MinFreeBytes: s.Budget.MinFree,
+		Connection: "online",
+	}
+	if since, off := s.Online.OfflineSince(); off {
+		st.Connection, st.OfflineSince = "offline", &since
 	}
 	var err error
 	if st.Items, err = s.Store.Count(); err != nil {

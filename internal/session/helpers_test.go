@@ -101,6 +101,8 @@ type mountOpts struct {
 	noHydrateFor        []string
 	cacheSize           int64
 	logger              *slog.Logger // default testLogger
+	// probeMin and probeTimeout tune the probing of an unreachable server.
+	probeMin, probeTimeout, suspectAfter time.Duration
 }
 
 // mount mounts for real in a temporary folder and unmounts when the test ends.
@@ -117,7 +119,9 @@ func mount(t testing.TB, o mountOpts) (*Session, string) {
 		URL: o.url, User: o.user, Password: o.password, Mountpoint: mp, CacheDir: o.cacheDir,
 		ListingTTL: o.listingTTL, KernelTTL: o.kernelTTL, Logger: o.logger, CacheSize: o.cacheSize,
 		Writes: o.writes, UploadDebounce: o.debounce, ChunkThreshold: o.chunkThreshold,
-		ChunkSize: o.chunkThreshold, ExcludeFile: o.excludeFile, Poll: o.poll, NoHydrateFor: o.noHydrateFor, Debug: os.Getenv("NCVFS_TEST_FUSE_DEBUG") != "",
+		ChunkSize: o.chunkThreshold, ExcludeFile: o.excludeFile, Poll: o.poll, NoHydrateFor: o.noHydrateFor,
+		ProbeMin: o.probeMin, ProbeMax: o.probeMin, ProbeTimeout: o.probeTimeout,
+		SuspectAfter: o.suspectAfter, Debug: os.Getenv("NCVFS_TEST_FUSE_DEBUG") != "",
 	})
 	if err != nil {
 		t.Fatalf("mount: %v", err)

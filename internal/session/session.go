@@ -69,6 +69,10 @@ type Config struct {
 	// NoHydrateFor names programs (as /proc/PID/comm does, or in full) whose reads
 	// never download: content not here fails at once with EIO (indexers, thumbnailers).
 	NoHydrateFor []string
+	// ProbeMin, ProbeMax and ProbeTimeout tune how an unreachable server is probed,
+	// SuspectAfter how long a request waits before the server is checked (defaults
+	// hydrate.DefaultProbeMin, DefaultProbeMax, DefaultProbeTimeout, DefaultSuspectAfter).
+	ProbeMin, ProbeMax, ProbeTimeout, SuspectAfter time.Duration
 }
 
 // Session is a live mount.
@@ -85,6 +89,8 @@ type Session struct {
 	Poller *hydrate.Poller
 	FS     *fusefs.FS
 	Pinner *hydrate.Pinner
+	// Online is the circuit breaker every request to the server goes through.
+	Online *hydrate.Online
 	pins   *pins
 	server *fuse.Server
 	mp     string
@@ -160,8 +166,12 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 
 	var fsys *fusefs.FS
 	pn := &pins{store: store, log: log}
+	// Everything below talks to the server through the breaker: offline, requests
+	// fail at once and the cache answers.
+	online := hydrate.NewOnline(hydrate.OnlineConfig{Client: client, Logger: log,
+		ProbeMin: cfg.ProbeMin, ProbeMax: cfg.ProbeMax, ProbeTimeout: cfg.ProbeTimeout, SuspectAfter: cfg.SuspectAfter})
 	lister := hydrate.NewLister(hydrate.ListerConfig{
-		Store: store, Client: client, Dialect: info.Dialect, RootID: rootID,
+		Store: store, Client: online, Dialect: info.Dialect, RootID: rootID,
 		TTL: cfg.ListingTTL, Logger: log,
 		OnChange: func(dirID uint64, d cache.Diff) {
 			fsys.OnListingChange(dirID, d)
@@ -179,7 +189,7 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	budget := &hydrate.Budget{Store: store, MaxBytes: orDefault(cfg.CacheSize, hydrate.DefaultCacheSize),
 		MinFree: orDefault(cfg.MinFreeSpace, hydrate.DefaultMinFreeSpace), Logger: log}
 	fetcher := hydrate.NewFetcher(hydrate.FetcherConfig{
-		Store: store, Client: client, Logger: log,
+		Store: store, Client: online, Logger: log,
 		OnVersionChange: func(id uint64, passedThrough bool) { fsys.OnVersionChange(id, passedThrough) },
 		OnStored: func(id uint64) {
 			budget.Enforce()
@@ -217,7 +227,7 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	if cfg.Writes {
 		local = hydrate.NewLocal(store, fetcher, log)
 		uploader = hydrate.NewUploader(hydrate.UploaderConfig{
-			Store: store, Client: client, Local: local, Lister: lister, Logger: log,
+			Store: store, Client: online, Local: local, Lister: lister, Logger: log,
 			Debounce: cfg.UploadDebounce, ChunkThreshold: cfg.ChunkThreshold, ChunkSize: cfg.ChunkSize,
 			Chunked:         info.Dialect == davclient.DialectNextcloud && info.UserID != "",
 			UploadConflicts: cfg.UploadConflicts,
@@ -243,6 +253,7 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 		AllowNonEmpty: cfg.AllowNonEmpty, Debug: cfg.Debug,
 	})
 	if err != nil {
+		online.Close()
 		pinner.Close()
 		lister.Close()
 		fetcher.Close()
@@ -253,17 +264,26 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	if err := pinner.Start(); err != nil {
 		log.Warn("pinned content not resumed", "op", "pin", "err", err)
 	}
+	// Pinned downloads that failed while offline are not retried on their own.
+	online.OnReconnect(func() {
+		if err := pinner.Start(); err != nil {
+			log.Warn("pinned content not resumed", "op", "pin", "err", err)
+		}
+	})
 	if uploader != nil {
+		// Back online: what was queued meanwhile goes up now, not after its backoff.
+		online.OnReconnect(uploader.RetryNow)
 		uploader.Start() // changes queued before (a crash, an unmount with work left) go on
 		if n, err := store.QueueLen(); err == nil && n > 0 {
 			log.Info("resuming uploads left from before", "op", "upload", "pending", n)
 		}
 	}
 	s := &Session{Info: info, Store: store, Lister: lister, Fetcher: fetcher, Budget: budget, FS: fsys,
-		Local: local, Uploader: uploader, Pinner: pinner, pins: pn, server: server, mp: cfg.Mountpoint, log: log,
+		Local: local, Uploader: uploader, Pinner: pinner, Online: online, pins: pn, server: server, mp: cfg.Mountpoint, log: log,
 		canonMP: canonMP, url: redactURL(cfg.URL), user: cfg.User, rootID: rootID}
 	if cfg.Poll > 0 {
 		s.Poller = hydrate.NewPoller(lister, cfg.Poll)
+		online.OnReconnect(s.Poller.Kick) // show what changed on the server meanwhile
 		s.Poller.Start()
 	}
 	s.startControl()
@@ -335,6 +355,7 @@ func (s *Session) Unmount() error {
 		}
 	}
 	if len(errs) == 0 && s.Store != nil {
+		s.Online.Close() // no probe, and no reconnect hook, runs from here on
 		if s.Poller != nil {
 			s.Poller.Stop() // a pass in flight ends; none starts after Unmount returns
 		}
