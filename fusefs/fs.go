@@ -325,14 +325,32 @@ func (fsys *FS) notify(dirID uint64, diff cache.Diff) {
 		dir.NotifyEntry(name)
 	}
 	for _, name := range diff.Changed {
-		if child := dir.GetChild(name); child != nil {
+		child := dir.GetChild(name)
+		if child != nil {
 			child.NotifyContent(0, 0) // attributes and cached pages
+			if fsys.sameItem(dirID, name, child) {
+				// Still the same file or folder under that name: dropping the entry
+				// would unhash a folder that programs work in (getcwd then fails with
+				// ENOENT), and a plain ETag change of a folder is common (generic
+				// WebDAV changes it on every write below it).
+				continue
+			}
 		}
 		dir.NotifyEntry(name)
 	}
 	for _, name := range diff.Added {
 		dir.NotifyEntry(name) // a cached "no such file" must go
 	}
+}
+
+// sameItem reports whether name in dirID is still the item (and kind) that the
+// kernel's inode child stands for.
+func (fsys *FS) sameItem(dirID uint64, name string, child *fs.Inode) bool {
+	it, err := fsys.cfg.Store.Lookup(dirID, name)
+	if err != nil || it.ID != child.StableAttr().Ino {
+		return false
+	}
+	return it.IsDir == (child.StableAttr().Mode&syscall.S_IFMT == syscall.S_IFDIR)
 }
 
 // maxParents bounds the names of one inode dropped on a version change.

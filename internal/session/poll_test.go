@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -251,5 +252,53 @@ func TestPollerKeepsLocalChanges(t *testing.T) {
 		if got, err := srv.ReadFile(p); err != nil || string(got) != want {
 			t.Errorf("server %s: %q, %v; want %q", p, got, err, want)
 		}
+	}
+}
+
+// A folder whose ETag changed (something below it changed on the server) keeps its
+// kernel entry: a program working in it still knows where it is (getcwd).
+func TestChangedFolderStaysTheWorkingDirectory(t *testing.T) {
+	srv := newServer(t)
+	if _, err := srv.WriteFile("work/a.txt", []byte("a"), sampleTime); err != nil {
+		t.Fatal(err)
+	}
+	_, mp := mountPolled(t, srv)
+	dir := filepath.Join(mp, "work")
+	if _, err := os.Stat(filepath.Join(dir, "a.txt")); err != nil {
+		t.Fatal(err)
+	}
+	// The program enters the folder (through sh: never a Dir inside this process's
+	// own mount), waits while the server changes below it, then asks where it is.
+	cmd := exec.Command("sh", "-c", `cd "$0" && read line && /bin/pwd`, dir)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // let it get into the folder; not a timing assertion
+	before := srv.Counts().Requests["PROPFIND/1"]
+	if _, err := srv.WriteFile("work/b.txt", []byte("b"), sampleTime); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for the pass that lists the root and the folder again, without looking the
+	// folder up from here (a lookup would put a dropped entry back before pwd runs).
+	eventually(t, 20*time.Second, func() error {
+		if n := srv.Counts().Requests["PROPFIND/1"] - before; n < 2 {
+			return fmt.Errorf("%d folder listings since the change, want the root's and the folder's", n)
+		}
+		return nil
+	})
+	time.Sleep(50 * time.Millisecond) // the kernel is told after the pass is stored
+	stdin.Write([]byte("go\n"))
+	stdin.Close()
+	if err := cmd.Wait(); err != nil || strings.TrimSpace(out.String()) != dir {
+		t.Errorf("pwd in the folder after the poll: %q, %v; want %s", out.String(), err, dir)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "b.txt")); err != nil {
+		t.Errorf("b.txt after the poll: %v", err)
 	}
 }
