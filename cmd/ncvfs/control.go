@@ -35,6 +35,14 @@ func findMount(arg string) (control.Target, error) {
 	return t, err
 }
 
+// optional is the one optional positional argument, or "" (the working folder).
+func optional(pos []string) string {
+	if len(pos) == 1 {
+		return pos[0]
+	}
+	return ""
+}
+
 // ask sends op about t's path to the daemon of its mount, with args (nil: none), and
 // decodes the answer into out; progress, if not nil, gets the events before it.
 func ask(ctx context.Context, t control.Target, op string, args any, progress func(json.RawMessage), out any) error {
@@ -88,11 +96,7 @@ func cmdStatus(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	arg := ""
-	if len(pos) == 1 {
-		arg = pos[0]
-	}
-	t, err := findMount(arg)
+	t, err := findMount(optional(pos))
 	if err != nil {
 		return err
 	}
@@ -184,11 +188,7 @@ listed). On a read-only mount there is nothing to flush (exit 0).`}
 	if *timeout < 0 {
 		return usageError{"--timeout must not be negative"}
 	}
-	arg := ""
-	if len(pos) == 1 {
-		arg = pos[0]
-	}
-	t, err := findMount(arg)
+	t, err := findMount(optional(pos))
 	if err != nil {
 		return err
 	}
